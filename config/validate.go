@@ -1,0 +1,305 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/scheduler"
+)
+
+// AppStoreSources are the App Store chart sources, in default preference.
+var AppStoreSources = []string{"charts", "rss", "marketing"}
+
+// MaxDepth is the deepest chart any source serves (ws/charts and Google
+// Play's top charts both stop at 200).
+const MaxDepth = 200
+
+var (
+	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	appleIDRe  = regexp.MustCompile(`^[0-9]{1,12}$`)
+	packageRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$`)
+	genreRe    = regexp.MustCompile(`^[0-9]{1,6}$`)
+	playCatRe  = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,63}$`)
+	languageRe = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z]{2,4})?$`)
+)
+
+// countryAliases are common non-ISO spellings.
+var countryAliases = map[string]string{"uk": "gb", "en": "gb", "el": "gr", "ja": "jp", "ko": "kr", "zh": "cn", "kosovo": "xk"}
+
+// validator collects errors with the line of the key they are about.
+type validator struct {
+	li   *lineIndex
+	errs Errors
+}
+
+func (v *validator) add(field, format string, args ...any) {
+	e := &Error{Field: field, Err: fmt.Errorf(format, args...)}
+	if v.li != nil {
+		e.File = v.li.file
+		e.Line = v.li.line(field)
+	}
+	v.errs = append(v.errs, e)
+}
+
+func (c *Config) validate(li *lineIndex) error {
+	v := &validator{li: li}
+	if strings.TrimSpace(c.DataDir) == "" {
+		v.add("data_dir", "must not be empty")
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			v.add("listen", "%q is not host:port (use \"\" to turn the HTTP server off): %v", c.Listen, err)
+		}
+	}
+	if c.Retention.D() < time.Hour {
+		v.add("retention", "must be at least 1h (got %s)", c.Retention)
+	}
+	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
+		v.add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if !oneOf(c.Log.Format, "text", "json") {
+		v.add("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	c.validateStores(v)
+	c.validateJobs(v)
+	c.validateWatch(v)
+	c.validateAlerts(v)
+	c.validateSinks(v)
+	if len(v.errs) > 0 {
+		return v.errs
+	}
+	return nil
+}
+
+func (c *Config) validateStores(v *validator) {
+	as := c.Stores.AppStore
+	checkURL(v, "stores.appstore.endpoints.itunes", as.Endpoints.ITunes)
+	checkURL(v, "stores.appstore.endpoints.marketing", as.Endpoints.Marketing)
+	checkFetch(v, "stores.appstore", as.Fetch)
+	if len(as.Sources) == 0 {
+		v.add("stores.appstore.sources", "must list at least one of %s", strings.Join(AppStoreSources, ", "))
+	}
+	seen := map[string]bool{}
+	for i, s := range as.Sources {
+		f := fmt.Sprintf("stores.appstore.sources[%d]", i)
+		switch {
+		case !oneOf(s, AppStoreSources...):
+			v.add(f, "unknown source %q (want %s)", s, strings.Join(AppStoreSources, ", "))
+		case seen[s]:
+			v.add(f, "source %q is listed twice", s)
+		}
+		seen[s] = true
+	}
+	gp := c.Stores.GooglePlay
+	checkURL(v, "stores.googleplay.endpoints.play", gp.Endpoints.Play)
+	checkFetch(v, "stores.googleplay", gp.Fetch)
+	if !languageRe.MatchString(gp.Language) {
+		v.add("stores.googleplay.language", "%q is not a language code such as en or pt-BR", gp.Language)
+	}
+	if gp.BlockedBackoff.D() <= 0 {
+		v.add("stores.googleplay.blocked_backoff", "must be positive (got %s)", gp.BlockedBackoff)
+	}
+}
+
+func checkFetch(v *validator, prefix string, f Fetch) {
+	if f.Rate <= 0 || f.Rate > 100 {
+		v.add(prefix+".rate", "must be > 0 and <= 100 requests per second (got %g)", f.Rate)
+	}
+	if f.Concurrency < 1 || f.Concurrency > 64 {
+		v.add(prefix+".concurrency", "must be between 1 and 64 (got %d)", f.Concurrency)
+	}
+	if f.Timeout.D() <= 0 {
+		v.add(prefix+".timeout", "must be positive (got %s)", f.Timeout)
+	}
+	if f.Retries < 0 || f.Retries > 10 {
+		v.add(prefix+".retries", "must be between 0 and 10 (got %d)", f.Retries)
+	}
+	if strings.TrimSpace(f.UserAgent) == "" {
+		v.add(prefix+".user_agent", "must not be empty")
+	}
+}
+
+func checkURL(v *validator, field, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(field, "%q is not an http(s) URL", raw)
+	}
+}
+
+func (c *Config) validateJobs(v *validator) {
+	if len(c.Jobs) == 0 {
+		v.add("jobs", "no jobs: add at least one (see `rankpulse config example`)")
+	}
+	names := map[string]int{}
+	for i, j := range c.Jobs {
+		p := fmt.Sprintf("jobs[%d]", i)
+		if !nameRe.MatchString(j.Name) {
+			v.add(p+".name", "%q must be lowercase letters, digits, '-', '_' or '.'", j.Name)
+		} else if k, dup := names[j.Name]; dup {
+			v.add(p+".name", "job name %q is already used by jobs[%d]", j.Name, k)
+		}
+		names[j.Name] = i
+		if _, err := scheduler.ParseSchedule(j.Schedule); err != nil {
+			v.add(p+".schedule", "%v", err)
+		}
+		if len(j.Stores) == 0 {
+			v.add(p+".stores", "must list at least one of %s", strings.Join(chart.Stores, ", "))
+		}
+		for k, s := range j.Stores {
+			if !chart.ValidStore(s) {
+				v.add(fmt.Sprintf("%s.stores[%d]", p, k), "unknown store %q (want %s)", s, strings.Join(chart.Stores, ", "))
+			}
+		}
+		c.validateCountries(v, p, j)
+		if len(j.Charts) == 0 {
+			v.add(p+".charts", "must list at least one of %s", strings.Join(chart.Charts, ", "))
+		}
+		for k, ch := range j.Charts {
+			if !chart.ValidChart(ch) {
+				v.add(fmt.Sprintf("%s.charts[%d]", p, k), "unknown chart %q (want %s)", ch, strings.Join(chart.Charts, ", "))
+			}
+		}
+		for _, s := range j.Stores {
+			cats := j.Categories.For(s)
+			if chart.ValidStore(s) && len(cats) == 0 {
+				v.add(p+".categories."+s, "must list at least one category (\"all\" for the overall chart)")
+			}
+			for k, cat := range cats {
+				f := fmt.Sprintf("%s.categories.%s[%d]", p, s, k)
+				switch {
+				case cat == chart.All:
+				case s == chart.AppStore && !genreRe.MatchString(cat):
+					v.add(f, "%q is not an App Store genre id (e.g. 6005 Social Networking) or \"all\"", cat)
+				case s == chart.GooglePlay && !playCatRe.MatchString(cat):
+					v.add(f, "%q is not a Google Play category id (e.g. COMMUNICATION) or \"all\"", cat)
+				}
+			}
+		}
+		if j.Depth < 1 || j.Depth > MaxDepth {
+			v.add(p+".depth", "must be between 1 and %d (got %d)", MaxDepth, j.Depth)
+		}
+	}
+}
+
+func (c *Config) validateCountries(v *validator, p string, j Job) {
+	if len(j.Countries) == 0 {
+		v.add(p+".countries", "must list country codes (e.g. [us, gb]) or [all]")
+		return
+	}
+	seen := map[string]bool{}
+	for k, cc := range j.Countries {
+		f := fmt.Sprintf("%s.countries[%d]", p, k)
+		if cc == "all" {
+			if len(j.Countries) > 1 {
+				v.add(f, "\"all\" must be the only country")
+			}
+			continue
+		}
+		if seen[cc] {
+			v.add(f, "country %q is listed twice", cc)
+		}
+		seen[cc] = true
+		var served, missing []string
+		for _, s := range j.Stores {
+			if chart.HasCountry(s, cc) {
+				served = append(served, s)
+			} else if chart.ValidStore(s) {
+				missing = append(missing, s)
+			}
+		}
+		if len(served) == 0 {
+			msg := fmt.Sprintf("unknown country %q for %s", cc, strings.Join(j.Stores, ", "))
+			if s, ok := countryAliases[cc]; ok {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else if s := closest(cc, chart.CountryCodes()); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			v.add(f, "%s", msg)
+			continue
+		}
+		if len(missing) > 0 && v.li != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s (%s) is not served by %s; skipped there",
+				f, cc, chart.CountryName(cc), strings.Join(missing, ", ")))
+		}
+	}
+}
+
+func (c *Config) validateWatch(v *validator) {
+	names := map[string]int{}
+	ids := map[string]string{}
+	for i, w := range c.Watch {
+		p := fmt.Sprintf("watch[%d]", i)
+		if !nameRe.MatchString(w.Name) {
+			v.add(p+".name", "%q must be lowercase letters, digits, '-', '_' or '.'", w.Name)
+		} else if k, dup := names[w.Name]; dup {
+			v.add(p+".name", "watch name %q is already used by watch[%d]", w.Name, k)
+		}
+		names[w.Name] = i
+		if w.AppStore == "" && w.GooglePlay == "" {
+			v.add(p, "needs an appstore id, a googleplay package, or both")
+		}
+		if w.AppStore != "" && !appleIDRe.MatchString(w.AppStore) {
+			v.add(p+".appstore", "%q is not a numeric App Store id (the digits after \"id\" in the app's URL)", w.AppStore)
+		}
+		if w.GooglePlay != "" && !packageRe.MatchString(w.GooglePlay) {
+			v.add(p+".googleplay", "%q is not a Google Play package name such as org.telegram.messenger", w.GooglePlay)
+		}
+		for _, s := range chart.Stores {
+			id := w.ID(s)
+			if id == "" {
+				continue
+			}
+			if other, dup := ids[s+"/"+id]; dup {
+				v.add(p+"."+s, "%s is already watched as %q", id, other)
+			}
+			ids[s+"/"+id] = w.Name
+		}
+	}
+}
+
+func (c *Config) validateAlerts(v *validator) {
+	names := map[string]int{}
+	for i, w := range c.Alerts.Webhooks {
+		p := fmt.Sprintf("alerts.webhooks[%d]", i)
+		if !nameRe.MatchString(w.Name) {
+			v.add(p+".name", "%q must be lowercase letters, digits, '-', '_' or '.'", w.Name)
+		} else if k, dup := names[w.Name]; dup {
+			v.add(p+".name", "webhook name %q is already used by alerts.webhooks[%d]", w.Name, k)
+		}
+		names[w.Name] = i
+	}
+}
+
+func (c *Config) validateSinks(v *validator) {
+	in := c.Sinks.InfluxDB
+	if in == nil {
+		return
+	}
+	checkURL(v, "sinks.influxdb.url", in.URL)
+	if strings.TrimSpace(in.Bucket) == "" {
+		v.add("sinks.influxdb.bucket", "must name the database (InfluxDB 1.8: \"db\" or \"db/rp\") or bucket")
+	}
+	if in.Timeout.D() <= 0 {
+		v.add("sinks.influxdb.timeout", "must be positive (got %s)", in.Timeout)
+	}
+	if in.BatchSize < 1 || in.BatchSize > 100000 {
+		v.add("sinks.influxdb.batch_size", "must be between 1 and 100000 (got %d)", in.BatchSize)
+	}
+	if in.SpoolMaxBytes < 1<<20 {
+		v.add("sinks.influxdb.spool_max_bytes", "must be at least 1048576 (got %d)", in.SpoolMaxBytes)
+	}
+}
+
+func oneOf(s string, set ...string) bool {
+	for _, x := range set {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,135 @@
+// Package metrics defines rankpulse's Prometheus metrics. One Metrics value
+// is made per process (or per test) and handed to the components that count;
+// nothing registers itself globally.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every collector rankpulse exports on /metrics.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Scraping.
+	Requests       *prometheus.CounterVec   // store, host, code
+	Retries        *prometheus.CounterVec   // store, reason
+	Charts         *prometheus.CounterVec   // store, source, result (complete|incomplete|failed)
+	FormatDrift    *prometheus.CounterVec   // store, source
+	Blocked        *prometheus.CounterVec   // store, reason
+	ChartEntries   *prometheus.HistogramVec // store
+	SweepDuration  *prometheus.HistogramVec // job
+	LastSweep      *prometheus.GaugeVec     // job: unix time of the last finished sweep
+	LastSweepFails *prometheus.GaugeVec     // job: charts that failed in the last sweep
+
+	// Storage and sinks.
+	SnapshotsStored prometheus.Counter
+	SinkWrites      *prometheus.CounterVec // sink, result (ok|spooled|error)
+	SinkPoints      *prometheus.CounterVec // sink
+	SpoolBatches    *prometheus.GaugeVec   // sink
+	SpoolBytes      *prometheus.GaugeVec   // sink
+	SpoolDropped    *prometheus.CounterVec // sink
+
+	// Alerts and webhooks.
+	Alerts             *prometheus.CounterVec // kind, severity
+	WebhookDeliveries  *prometheus.CounterVec // webhook, result (ok|retry|gave_up|disabled)
+	WebhookLatency     *prometheus.HistogramVec
+	WebhookPending     *prometheus.GaugeVec // webhook
+	WebhookGivenUp     *prometheus.CounterVec
+	WebhookDisabled    *prometheus.GaugeVec
+	AlertEvaluationLag prometheus.Gauge
+}
+
+// New returns a fresh set of collectors registered on a new registry, along
+// with the Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_http_requests_total", Help: "HTTP requests to the stores, by status code (0: network error).",
+		}, []string{"store", "host", "code"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_http_retries_total", Help: "Store requests retried, by reason.",
+		}, []string{"store", "reason"}),
+		Charts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_charts_total", Help: "Charts fetched, by source and result (complete, incomplete, failed).",
+		}, []string{"store", "source", "result"}),
+		FormatDrift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_format_drift_total", Help: "Responses whose shape no longer matches what the parser expects.",
+		}, []string{"store", "source"}),
+		Blocked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_blocked_total", Help: "Times a store blocked us (429, captcha, consent page).",
+		}, []string{"store", "reason"}),
+		ChartEntries: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "rankpulse_chart_entries", Help: "Entries per fetched chart.", Buckets: []float64{0, 1, 10, 50, 100, 150, 200},
+		}, []string{"store"}),
+		SweepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "rankpulse_sweep_duration_seconds", Help: "Wall time of a job's sweep.", Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}, []string{"job"}),
+		LastSweep: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_last_sweep_timestamp_seconds", Help: "When the job's last sweep finished.",
+		}, []string{"job"}),
+		LastSweepFails: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_last_sweep_failed_charts", Help: "Charts not read in full in the job's last sweep.",
+		}, []string{"job"}),
+		SnapshotsStored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rankpulse_snapshots_stored_total", Help: "Snapshots written to the embedded store.",
+		}),
+		SinkWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_sink_writes_total", Help: "Batches handed to a sink, by result (ok, spooled, error).",
+		}, []string{"sink", "result"}),
+		SinkPoints: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_sink_points_total", Help: "Points a sink accepted.",
+		}, []string{"sink"}),
+		SpoolBatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_spool_batches", Help: "Batches waiting in a sink's on-disk spool.",
+		}, []string{"sink"}),
+		SpoolBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_spool_bytes", Help: "Bytes in a sink's on-disk spool.",
+		}, []string{"sink"}),
+		SpoolDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_spool_dropped_batches_total", Help: "Batches dropped from a full or rejected spool.",
+		}, []string{"sink"}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_alerts_total", Help: "Alerts raised, by kind and severity.",
+		}, []string{"kind", "severity"}),
+		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_webhook_deliveries_total", Help: "Webhook delivery attempts, by result.",
+		}, []string{"webhook", "result"}),
+		WebhookLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "rankpulse_webhook_delivery_seconds", Help: "Time from an alert being stored to its delivery.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 12),
+		}, []string{"webhook"}),
+		WebhookPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_webhook_pending", Help: "Alerts waiting in the outbox, per webhook.",
+		}, []string{"webhook"}),
+		WebhookGivenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_webhook_given_up_total", Help: "Deliveries abandoned after the retry window.",
+		}, []string{"webhook"}),
+		WebhookDisabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_webhook_disabled", Help: "1 when a receiver answered 410 Gone and was disabled.",
+		}, []string{"webhook"}),
+		AlertEvaluationLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rankpulse_alert_evaluation_lag_slots", Help: "Stored slots not yet evaluated by the alert engine.",
+		}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.Requests, m.Retries, m.Charts, m.FormatDrift, m.Blocked, m.ChartEntries,
+		m.SweepDuration, m.LastSweep, m.LastSweepFails,
+		m.SnapshotsStored, m.SinkWrites, m.SinkPoints, m.SpoolBatches, m.SpoolBytes, m.SpoolDropped,
+		m.Alerts, m.WebhookDeliveries, m.WebhookLatency, m.WebhookPending, m.WebhookGivenUp, m.WebhookDisabled,
+		m.AlertEvaluationLag,
+	)
+	return m
+}
+
+// OrNew returns m, or a fresh unexported set when m is nil, so components can
+// count unconditionally.
+func OrNew(m *Metrics) *Metrics {
+	if m == nil {
+		return New()
+	}
+	return m
+}

@@ -1,0 +1,49 @@
+package scheduler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// parser accepts the standard five fields (minute first), an optional
+// leading seconds field, descriptors (@hourly, @every 10s) and a
+// CRON_TZ=Zone prefix.
+var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses a robfig/cron spec. Without a CRON_TZ= prefix the
+// schedule runs in UTC. Unlike cron.ParseStandard it never panics: robfig/cron
+// v3.0.1 panics on malformed TZ prefixes such as "TZ=0" (issues #554, #470).
+func ParseSchedule(spec string) (sched cron.Schedule, err error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return nil, fmt.Errorf("empty schedule: want a cron spec such as \"7 * * * *\" or \"@every 1h\"")
+	}
+	if strings.HasPrefix(spec, "TZ=") {
+		return nil, fmt.Errorf("schedule %q: use CRON_TZ=Zone, not TZ=Zone", spec)
+	}
+	if strings.HasPrefix(spec, "CRON_TZ=") {
+		zone, rest, ok := strings.Cut(strings.TrimPrefix(spec, "CRON_TZ="), " ")
+		if !ok || strings.TrimSpace(rest) == "" {
+			return nil, fmt.Errorf("schedule %q: CRON_TZ=Zone must be followed by a space and a cron spec", spec)
+		}
+		if _, err := time.LoadLocation(zone); err != nil {
+			return nil, fmt.Errorf("schedule %q: unknown time zone %q: %w", spec, zone, err)
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("schedule %q: invalid cron spec (%v)", spec, r)
+		}
+	}()
+	sched, err = parser.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	if d, ok := sched.(cron.ConstantDelaySchedule); ok && d.Delay < time.Second {
+		return nil, fmt.Errorf("schedule %q: @every must be at least 1s", spec)
+	}
+	return sched, nil
+}

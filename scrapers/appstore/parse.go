@@ -1,0 +1,288 @@
+package appstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/rankpulse/rankpulse/chart"
+)
+
+// PathError is a parse failure at a path in the document. The scraper wraps
+// it in a scrapers.FormatError that also names the URL.
+type PathError struct {
+	Path string
+	Err  error
+}
+
+func (e *PathError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *PathError) Unwrap() error { return e.Err }
+
+// ErrEmpty marks a well-formed response that lists no apps. The stores do
+// that when a chart is briefly unavailable as well as when it is really
+// empty, so an empty chart is recorded as incomplete, never as "every app
+// left".
+var ErrEmpty = errors.New("the chart lists no apps")
+
+var appIDRe = regexp.MustCompile(`^[0-9]{1,15}$`)
+
+func pathErr(path, format string, args ...any) error {
+	return &PathError{Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+// decodeJSON decodes body into v, reporting a truncated or non-JSON body
+// clearly.
+func decodeJSON(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) && se.Offset >= int64(len(bytes.TrimRight(body, " \r\n\t"))) || err.Error() == "unexpected end of JSON input" {
+			return pathErr("$", "truncated JSON (%d bytes): %w", len(body), err)
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return pathErr("$."+te.Field, "got JSON %s, want %s", te.Value, te.Type)
+		}
+		return pathErr("$", "not valid JSON: %w", err)
+	}
+	return nil
+}
+
+// ParseCharts reads a ws/charts response, {"resultIds":["id",…]}, into app
+// ids in rank order.
+func ParseCharts(body []byte) ([]string, error) {
+	var v struct {
+		ResultIDs *[]json.RawMessage `json:"resultIds"`
+	}
+	if err := decodeJSON(body, &v); err != nil {
+		return nil, err
+	}
+	if v.ResultIDs == nil {
+		return nil, pathErr("resultIds", "missing")
+	}
+	if len(*v.ResultIDs) == 0 {
+		return nil, pathErr("resultIds", "%w", ErrEmpty)
+	}
+	ids := make([]string, 0, len(*v.ResultIDs))
+	seen := make(map[string]bool, len(*v.ResultIDs))
+	for i, raw := range *v.ResultIDs {
+		id, err := idString(raw)
+		if err != nil {
+			return nil, pathErr(fmt.Sprintf("resultIds[%d]", i), "%v", err)
+		}
+		if seen[id] {
+			return nil, pathErr(fmt.Sprintf("resultIds[%d]", i), "app %s listed twice", id)
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// idString accepts an app id as a JSON string or number of digits.
+func idString(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return "", fmt.Errorf("app id %s is neither a string nor a number", raw)
+		}
+		s = n.String()
+	}
+	if !appIDRe.MatchString(s) {
+		return "", fmt.Errorf("app id %q is not numeric", s)
+	}
+	return s, nil
+}
+
+// App is what the lookup endpoint says about one app.
+type App struct {
+	ID        string
+	Name      string
+	Developer string
+}
+
+// ParseLookup reads an iTunes lookup response,
+// {"resultCount":n,"results":[{"trackId":…,"trackName":…,"artistName":…}]}.
+// Results that are not software are skipped.
+func ParseLookup(body []byte) (map[string]App, error) {
+	var v struct {
+		ResultCount *int `json:"resultCount"`
+		Results     *[]struct {
+			Kind       string          `json:"kind"`
+			TrackID    json.RawMessage `json:"trackId"`
+			TrackName  string          `json:"trackName"`
+			ArtistName string          `json:"artistName"`
+			SellerName string          `json:"sellerName"`
+		} `json:"results"`
+	}
+	if err := decodeJSON(body, &v); err != nil {
+		return nil, err
+	}
+	if v.Results == nil {
+		return nil, pathErr("results", "missing")
+	}
+	out := make(map[string]App, len(*v.Results))
+	for i, r := range *v.Results {
+		if r.Kind != "" && r.Kind != "software" && r.Kind != "mac-software" {
+			continue
+		}
+		id, err := idString(r.TrackID)
+		if err != nil {
+			return nil, pathErr(fmt.Sprintf("results[%d].trackId", i), "%v", err)
+		}
+		dev := r.ArtistName
+		if dev == "" {
+			dev = r.SellerName
+		}
+		out[id] = App{ID: id, Name: r.TrackName, Developer: dev}
+	}
+	return out, nil
+}
+
+// label is the legacy feed's {"label": "..."} wrapper.
+type label struct {
+	Label string `json:"label"`
+}
+
+// oneOrMany decodes a JSON array, a single object (the feed's XML-to-JSON
+// conversion collapses one-element lists) or null.
+type oneOrMany[T any] []T
+
+func (m *oneOrMany[T]) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || bytes.Equal(b, []byte("null")):
+		*m = nil
+		return nil
+	case b[0] == '[':
+		var xs []T
+		if err := json.Unmarshal(b, &xs); err != nil {
+			return err
+		}
+		*m = xs
+		return nil
+	case b[0] == '{':
+		var x T
+		if err := json.Unmarshal(b, &x); err != nil {
+			return err
+		}
+		*m = []T{x}
+		return nil
+	}
+	return fmt.Errorf("want an object or an array, got %.20s", b)
+}
+
+type rssEntry struct {
+	Name   *label `json:"im:name"`
+	Artist *label `json:"im:artist"`
+	ID     *struct {
+		Label      string `json:"label"`
+		Attributes *struct {
+			ID       string `json:"im:id"`
+			BundleID string `json:"im:bundleId"`
+		} `json:"attributes"`
+	} `json:"id"`
+}
+
+// ParseRSS reads a legacy iTunes RSS feed ({"feed":{"entry":[…]}}) into
+// entries in rank order. "entry" may be an array, a single object (a
+// one-app chart) or absent (no apps: ErrEmpty).
+func ParseRSS(body []byte) ([]chart.Entry, error) {
+	var v struct {
+		Feed *struct {
+			Entry *json.RawMessage `json:"entry"`
+			ID    *label           `json:"id"`
+		} `json:"feed"`
+	}
+	if err := decodeJSON(body, &v); err != nil {
+		return nil, err
+	}
+	if v.Feed == nil {
+		return nil, pathErr("feed", "missing")
+	}
+	if v.Feed.Entry == nil {
+		if v.Feed.ID == nil {
+			return nil, pathErr("feed", "neither entry nor id: not an RSS feed")
+		}
+		return nil, pathErr("feed.entry", "absent: %w", ErrEmpty)
+	}
+	var entries oneOrMany[rssEntry]
+	if err := json.Unmarshal(*v.Feed.Entry, &entries); err != nil {
+		return nil, pathErr("feed.entry", "%v", err)
+	}
+	if len(entries) == 0 {
+		return nil, pathErr("feed.entry", "%w", ErrEmpty)
+	}
+	out := make([]chart.Entry, 0, len(entries))
+	seen := make(map[string]bool, len(entries))
+	for i, e := range entries {
+		p := "feed.entry[" + strconv.Itoa(i) + "]"
+		if e.ID == nil || e.ID.Attributes == nil {
+			return nil, pathErr(p+".id.attributes", "missing")
+		}
+		if !appIDRe.MatchString(e.ID.Attributes.ID) {
+			return nil, pathErr(p+".id.attributes.im:id", "app id %q is not numeric", e.ID.Attributes.ID)
+		}
+		if e.Name == nil {
+			return nil, pathErr(p+".im:name", "missing")
+		}
+		id := e.ID.Attributes.ID
+		if seen[id] {
+			return nil, pathErr(p, "app %s listed twice", id)
+		}
+		seen[id] = true
+		dev := ""
+		if e.Artist != nil {
+			dev = e.Artist.Label
+		}
+		out = append(out, chart.Entry{Rank: i + 1, AppID: id, Name: e.Name.Label, Developer: dev})
+	}
+	return out, nil
+}
+
+// ParseMarketing reads a marketing-tools RSS v2 feed
+// ({"feed":{"results":[{"id","name","artistName"}]}}) into entries.
+func ParseMarketing(body []byte) ([]chart.Entry, error) {
+	var v struct {
+		Feed *struct {
+			Results *[]struct {
+				ID         json.RawMessage `json:"id"`
+				Name       *string         `json:"name"`
+				ArtistName string          `json:"artistName"`
+			} `json:"results"`
+		} `json:"feed"`
+	}
+	if err := decodeJSON(body, &v); err != nil {
+		return nil, err
+	}
+	if v.Feed == nil {
+		return nil, pathErr("feed", "missing")
+	}
+	if v.Feed.Results == nil {
+		return nil, pathErr("feed.results", "missing")
+	}
+	if len(*v.Feed.Results) == 0 {
+		return nil, pathErr("feed.results", "%w", ErrEmpty)
+	}
+	out := make([]chart.Entry, 0, len(*v.Feed.Results))
+	seen := map[string]bool{}
+	for i, r := range *v.Feed.Results {
+		p := "feed.results[" + strconv.Itoa(i) + "]"
+		id, err := idString(r.ID)
+		if err != nil {
+			return nil, pathErr(p+".id", "%v", err)
+		}
+		if r.Name == nil {
+			return nil, pathErr(p+".name", "missing")
+		}
+		if seen[id] {
+			return nil, pathErr(p, "app %s listed twice", id)
+		}
+		seen[id] = true
+		out = append(out, chart.Entry{Rank: i + 1, AppID: id, Name: *r.Name, Developer: r.ArtistName})
+	}
+	return out, nil
+}

@@ -1,0 +1,200 @@
+package appstore
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/rankpulse/rankpulse/internal/fixtures"
+)
+
+// trFeed wraps the real Turkish entries (stored without their envelope) in a
+// feed object, as the endpoint sends them.
+func trFeed(t *testing.T, entry func([]json.RawMessage) any) []byte {
+	t.Helper()
+	var entries []json.RawMessage
+	if err := json.Unmarshal(fixtures.Read(fixtures.RSSEntriesTR), &entries); err != nil {
+		t.Fatal(err)
+	}
+	feed := map[string]any{"id": map[string]string{"label": "https://itunes.apple.com/tr/rss/topfreeapplications/limit=100/genre=6005/json"}}
+	if e := entry(entries); e != nil {
+		feed["entry"] = e
+	}
+	b, err := json.Marshal(map[string]any{"feed": feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseRSSRealEntries(t *testing.T) {
+	got, err := ParseRSS(trFeed(t, func(e []json.RawMessage) any { return e }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		rank      int
+		id, name  string
+		developer string
+	}{
+		{1, "6446901002", "Threads, an Instagram app", "Instagram, Inc."},
+		{2, "310633997", "WhatsApp Messenger", "WhatsApp Inc."},
+		{3, "686449807", "Telegram Messenger", "Telegram FZ-LLC"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d entries, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Rank != w.rank || g.AppID != w.id || g.Name != w.name || g.Developer != w.developer {
+			t.Errorf("entry %d = %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestParseRSSVerbatimEnvelope(t *testing.T) {
+	// A complete real response with the feed wrapper; its entries have a
+	// single-object "link", the XML-to-JSON collapse.
+	got, err := ParseRSS(fixtures.Read(fixtures.RSSEnvelopeUS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].AppID != "1654513456" || got[0].Name != "Bell Bottom Country" || got[0].Developer != "Lainey Wilson" || got[1].Rank != 2 || got[1].AppID != "1644401704" {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestParseRSSSingleObjectEntry(t *testing.T) {
+	got, err := ParseRSS(trFeed(t, func(e []json.RawMessage) any { return e[1] }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Rank != 1 || got[0].AppID != "310633997" {
+		t.Fatalf("got %+v, want WhatsApp alone at #1", got)
+	}
+}
+
+func TestParseRSSMissingEntryIsEmptyNotZeroApps(t *testing.T) {
+	_, err := ParseRSS(trFeed(t, func([]json.RawMessage) any { return nil }))
+	if !errors.Is(err, ErrEmpty) {
+		t.Fatalf("err = %v, want ErrEmpty", err)
+	}
+	var pe *PathError
+	if !errors.As(err, &pe) || pe.Path != "feed.entry" {
+		t.Fatalf("err = %v, want a path error at feed.entry", err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	envelope := fixtures.Read(fixtures.RSSEnvelopeUS)
+	tests := []struct {
+		name     string
+		parse    func([]byte) error
+		body     string
+		wantPath string
+		wantText string
+	}{
+		{"RSSHTML", rss, `<!DOCTYPE html><html><head><title>Captcha</title></head></html>`, "$", "not valid JSON"},
+		{"RSSTruncated", rss, string(envelope[:len(envelope)/2]), "$", "truncated JSON"},
+		{"RSSNoFeed", rss, `{"results":[]}`, "feed", "missing"},
+		{"RSSEntryWithoutID", rss, `{"feed":{"entry":[{"im:name":{"label":"X"},"id":{"label":"u"}}]}}`, "feed.entry[0].id.attributes", "missing"},
+		{"RSSEntryBadID", rss, `{"feed":{"entry":[{"im:name":{"label":"X"},"id":{"label":"u","attributes":{"im:id":"abc"}}}]}}`, "feed.entry[0].id.attributes.im:id", "not numeric"},
+		{"RSSEntryNotObject", rss, `{"feed":{"entry":"nope"}}`, "feed.entry", "want an object or an array"},
+		{"RSSDuplicate", rss, `{"feed":{"entry":[{"im:name":{"label":"X"},"id":{"attributes":{"im:id":"1"}}},{"im:name":{"label":"X"},"id":{"attributes":{"im:id":"1"}}}]}}`, "feed.entry[1]", "listed twice"},
+		{"ChartsMissing", charts, `{"ids":["1"]}`, "resultIds", "missing"},
+		{"ChartsEmpty", charts, `{"resultIds":[]}`, "resultIds", "no apps"},
+		{"ChartsWrongType", charts, `{"resultIds":{"a":1}}`, "$.resultIds", "want"},
+		{"ChartsBadID", charts, `{"resultIds":["1","x2"]}`, "resultIds[1]", "not numeric"},
+		{"ChartsTruncated", charts, `{"resultIds":["1","2`, "$", "truncated JSON"},
+		{"LookupNoResults", lookup, `{"resultCount":0}`, "results", "missing"},
+		{"LookupBadTrackID", lookup, `{"resultCount":1,"results":[{"kind":"software","trackId":"x"}]}`, "results[0].trackId", "not numeric"},
+		{"MarketingNoResults", marketing, `{"feed":{"title":"Top Free Apps"}}`, "feed.results", "missing"},
+		{"MarketingEmpty", marketing, `{"feed":{"results":[]}}`, "feed.results", "no apps"},
+		{"MarketingNoName", marketing, `{"feed":{"results":[{"id":"1"}]}}`, "feed.results[0].name", "missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.parse([]byte(tt.body))
+			var pe *PathError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a *PathError", err)
+			}
+			if pe.Path != tt.wantPath || !strings.Contains(err.Error(), tt.wantText) {
+				t.Fatalf("err = %q (path %q), want path %q and text %q", err, pe.Path, tt.wantPath, tt.wantText)
+			}
+		})
+	}
+}
+
+func rss(b []byte) error       { _, err := ParseRSS(b); return err }
+func charts(b []byte) error    { _, err := ParseCharts(b); return err }
+func lookup(b []byte) error    { _, err := ParseLookup(b); return err }
+func marketing(b []byte) error { _, err := ParseMarketing(b); return err }
+
+func TestParseChartsRealExcerpt(t *testing.T) {
+	ids, err := ParseCharts(fixtures.Read(fixtures.WSChartsUS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"6448311069", "6746533451", "6446901002", "1673567402", "6477489729"}
+	if strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Fatalf("ids = %v, want %v", ids, want)
+	}
+	// Numbers are accepted too.
+	ids, err = ParseCharts([]byte(`{"resultIds":[310633997,"686449807"]}`))
+	if err != nil || len(ids) != 2 || ids[0] != "310633997" {
+		t.Fatalf("ids = %v, err = %v", ids, err)
+	}
+}
+
+func TestParseLookupReal(t *testing.T) {
+	apps, err := ParseLookup(fixtures.Read(fixtures.LookupUS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := apps["284882215"]
+	if !ok || a.Name != "Facebook" || a.Developer != "Meta Platforms, Inc." || len(apps) != 1 {
+		t.Fatalf("apps = %+v", apps)
+	}
+}
+
+func TestParseMarketingReal(t *testing.T) {
+	got, err := ParseMarketing(fixtures.Read(fixtures.MarketingUS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Rank != 1 || got[0].AppID != "1577705074" || got[0].Name != "EPIK - AI Photo Editor" || got[0].Developer != "SNOW Corporation" {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func FuzzParseRSS(f *testing.F) {
+	f.Add(fixtures.Read(fixtures.RSSEnvelopeUS))
+	f.Add([]byte(`{"feed":{"entry":{"im:name":{"label":"X"},"id":{"attributes":{"im:id":"1"}}}}}`))
+	f.Add([]byte(`{"feed":{}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, err := ParseRSS(b)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for i, e := range entries {
+			if e.Rank != i+1 || e.AppID == "" || seen[e.AppID] {
+				t.Fatalf("bad entry %d: %+v", i, e)
+			}
+			seen[e.AppID] = true
+		}
+	})
+}
+
+func FuzzParseCharts(f *testing.F) {
+	f.Add(fixtures.Read(fixtures.WSChartsUS))
+	f.Add([]byte(`{"resultIds":[1,2,3]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ids, err := ParseCharts(b)
+		if err == nil && len(ids) == 0 {
+			t.Fatal("no error and no ids")
+		}
+	})
+}

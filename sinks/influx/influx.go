@@ -1,0 +1,534 @@
+// Package influx is the InfluxDB sink: it writes each sweep as the
+// app_rank and chart_scrape series of SPEC §5 through influxdb-client-go's
+// blocking write API, with the slot as the point time (seconds), so that a
+// rewritten slot overwrites its points instead of duplicating them.
+//
+// The client's own retry queue lives in memory and drops data after three
+// minutes, so it is not used. When InfluxDB does not take a batch the batch
+// goes to a bounded on-disk spool in the data directory, and a background
+// drainer replays the spool in order once the server answers again.
+// Batches InfluxDB refuses as malformed (HTTP 400) are moved aside to
+// spool/rejected instead of blocking the queue.
+package influx
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	nethttp "net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/influxdata/influxdb-client-go/v2/api"
+	"github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/metrics"
+	"github.com/rankpulse/rankpulse/sinks"
+)
+
+// Config configures the sink.
+type Config struct {
+	URL    string
+	Token  string // InfluxDB 1.8: "user:password" or ""
+	Org    string
+	Bucket string // InfluxDB 1.8: "db" or "db/rp"
+	// Timeout bounds one write request.
+	Timeout time.Duration
+	// BatchSize is the number of points per write request.
+	BatchSize int
+	// SpoolDir holds batches not yet delivered.
+	SpoolDir      string
+	SpoolMaxBytes int64
+	// Watch maps store → app id → watch name, for the watch tag.
+	Watch map[string]map[string]string
+	// RetryMin and RetryMax bound the drainer's backoff (default 5s, 5m).
+	RetryMin, RetryMax time.Duration
+}
+
+// Sink writes to InfluxDB. It is safe for concurrent use.
+type Sink struct {
+	cfg    Config
+	client influxdb2.Client
+	write  api.WriteAPIBlocking
+	spool  *spool
+	log    *slog.Logger
+	m      *metrics.Metrics
+
+	mu sync.Mutex // one sender at a time: sweeps and the drainer
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+var _ sinks.Sink = (*Sink)(nil)
+
+// Name is the sink's name in logs and metrics.
+const Name = "influxdb"
+
+// New opens the spool and starts the drainer. It does not contact the
+// server; Check does.
+func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Sink, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 5000
+	}
+	if cfg.SpoolMaxBytes <= 0 {
+		cfg.SpoolMaxBytes = 1 << 30
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 5 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 5 * time.Minute
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	opts := influxdb2.DefaultOptions().
+		SetPrecision(time.Second).
+		SetHTTPRequestTimeout(uint(max(1, cfg.Timeout/time.Second))).
+		SetApplicationName("rankpulse").
+		SetMaxRetries(0)
+	client := influxdb2.NewClientWithOptions(strings.TrimRight(cfg.URL, "/"), cfg.Token, opts)
+	s := &Sink{
+		cfg: cfg, client: client, write: client.WriteAPIBlocking(cfg.Org, cfg.Bucket), spool: sp,
+		log: log.With("sink", Name), m: metrics.OrNew(m),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	s.updateGauges()
+	go s.drainLoop()
+	if n, _, _ := sp.stats(); n > 0 {
+		s.log.Info("replaying spooled batches", "batches", n)
+		s.wake()
+	}
+	return s, nil
+}
+
+// Name returns "influxdb".
+func (s *Sink) Name() string { return Name }
+
+// Lines converts a batch to line protocol (SPEC §5): one chart_scrape point
+// per snapshot and one app_rank point per entry, at the slot time.
+func Lines(b sinks.Batch, watch map[string]map[string]string) []string {
+	n := 0
+	for _, snap := range b.Snapshots {
+		n += 1 + len(snap.Entries)
+	}
+	lines := make([]string, 0, n)
+	for i := range b.Snapshots {
+		lines = appendSnapshot(lines, &b.Snapshots[i], watch[b.Snapshots[i].Store])
+	}
+	return lines
+}
+
+func appendSnapshot(lines []string, s *chart.Snapshot, watch map[string]string) []string {
+	at := chart.SlotTime(s.Time)
+	fields := map[string]any{
+		"entries":     int64(len(s.Entries)),
+		"complete":    s.Complete,
+		"duration_ms": s.DurationMS,
+	}
+	if s.Error != "" {
+		fields["error"] = s.Error
+	}
+	source := s.Source
+	if source == "" {
+		source = "unknown"
+	}
+	p := write.NewPoint("chart_scrape", map[string]string{
+		"store": s.Store, "country": s.Country, "chart": s.Chart, "category": s.Category, "source": source,
+	}, fields, at)
+	lines = append(lines, lineOf(p))
+	for _, e := range s.Entries {
+		tags := map[string]string{
+			"store": s.Store, "country": s.Country, "chart": s.Chart, "category": s.Category, "app_id": e.AppID,
+		}
+		if e.Name != "" {
+			tags["app_name"] = e.Name
+		}
+		if w := e.Watch; w != "" {
+			tags["watch"] = w
+		} else if w := watch[e.AppID]; w != "" {
+			tags["watch"] = w
+		}
+		p := write.NewPoint("app_rank", tags, map[string]any{"rank": int64(e.Rank)}, at)
+		lines = append(lines, lineOf(p))
+	}
+	return lines
+}
+
+func lineOf(p *write.Point) string {
+	return strings.TrimSuffix(write.PointToLineProtocol(p, time.Second), "\n")
+}
+
+// Write sends the batch now if nothing is waiting in the spool, else (or if
+// the send fails) spools it for the drainer. An error means the batch could
+// not be spooled either.
+func (s *Sink) Write(ctx context.Context, b sinks.Batch) error {
+	return s.WriteLines(ctx, Lines(b, s.cfg.Watch))
+}
+
+// WriteLines is Write for line protocol already built.
+func (s *Sink) WriteLines(ctx context.Context, lines []string) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, _, _ := s.spool.stats(); n == 0 {
+		sent, err := s.send(ctx, lines)
+		if err == nil {
+			s.m.SinkWrites.WithLabelValues(Name, "ok").Inc()
+			return nil
+		}
+		if rejected(err) {
+			s.m.SinkWrites.WithLabelValues(Name, "error").Inc()
+			s.m.SpoolDropped.WithLabelValues(Name).Inc()
+			return fmt.Errorf("influxdb refused the batch (%d points dropped; fix and re-import with `rankpulse import`): %w", len(lines)-sent, err)
+		}
+		s.log.Warn("influxdb write failed; batch spooled for replay", "points", len(lines)-sent, "error", err)
+		lines = lines[sent:]
+	}
+	if err := s.addToSpool(lines); err != nil {
+		s.m.SinkWrites.WithLabelValues(Name, "error").Inc()
+		return err
+	}
+	s.m.SinkWrites.WithLabelValues(Name, "spooled").Inc()
+	s.wake()
+	return nil
+}
+
+func (s *Sink) addToSpool(lines []string) error {
+	dropped, err := s.spool.add(lines)
+	for _, n := range dropped {
+		s.m.SpoolDropped.WithLabelValues(Name).Inc()
+		s.log.Error("influxdb spool is full: dropped its oldest batch", "points", n, "spool_max_bytes", s.cfg.SpoolMaxBytes)
+	}
+	s.updateGauges()
+	return err
+}
+
+// send writes lines in requests of BatchSize points and returns how many
+// were written before an error.
+func (s *Sink) send(ctx context.Context, lines []string) (int, error) {
+	for start := 0; start < len(lines); start += s.cfg.BatchSize {
+		end := min(start+s.cfg.BatchSize, len(lines))
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		err := s.write.WriteRecord(wctx, lines[start:end]...)
+		cancel()
+		if err != nil {
+			return start, describe(err, s.cfg)
+		}
+		s.m.SinkPoints.WithLabelValues(Name).Add(float64(end - start))
+	}
+	return len(lines), nil
+}
+
+// rejected reports whether InfluxDB refused the data itself (so retrying
+// the same batch cannot help), as opposed to being away or misconfigured.
+func rejected(err error) bool {
+	var he *http.Error
+	return errors.As(err, &he) && (he.StatusCode == nethttp.StatusBadRequest || he.StatusCode == nethttp.StatusRequestEntityTooLarge)
+}
+
+// describe adds what to do to the client's terse errors.
+func describe(err error, cfg Config) error {
+	var he *http.Error
+	if errors.As(err, &he) {
+		switch he.StatusCode {
+		case nethttp.StatusNotFound:
+			return fmt.Errorf("influxdb at %s has no database/bucket %q (create it, e.g. `CREATE DATABASE %s`): %w", cfg.URL, cfg.Bucket, strings.SplitN(cfg.Bucket, "/", 2)[0], err)
+		case nethttp.StatusUnauthorized, nethttp.StatusForbidden:
+			return fmt.Errorf("influxdb at %s refused the credentials in sinks.influxdb.token: %w", cfg.URL, err)
+		case nethttp.StatusRequestEntityTooLarge:
+			return fmt.Errorf("influxdb at %s: request too large, lower sinks.influxdb.batch_size: %w", cfg.URL, err)
+		}
+		if he.StatusCode != 0 {
+			return fmt.Errorf("influxdb at %s answered HTTP %d: %w", cfg.URL, he.StatusCode, err)
+		}
+	}
+	return fmt.Errorf("influxdb at %s: %w", cfg.URL, err)
+}
+
+func (s *Sink) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Sink) updateGauges() {
+	n, bytes, _ := s.spool.stats()
+	s.m.SpoolBatches.WithLabelValues(Name).Set(float64(n))
+	s.m.SpoolBytes.WithLabelValues(Name).Set(float64(bytes))
+}
+
+// drainLoop replays the spool whenever woken, and with backoff while the
+// server is away.
+func (s *Sink) drainLoop() {
+	defer close(s.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	delay := s.cfg.RetryMin
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		case <-timer:
+		}
+		timer = nil
+		err := s.drain(ctx)
+		switch {
+		case err == nil:
+			delay = s.cfg.RetryMin
+		case ctx.Err() != nil:
+			return
+		default:
+			s.log.Warn("influxdb still unreachable; spooled batches kept", "retry_in", delay, "error", err)
+			timer = time.After(delay)
+			delay = min(delay*2, s.cfg.RetryMax)
+		}
+	}
+}
+
+// drain sends spooled batches oldest first until the spool is empty or a
+// send fails.
+func (s *Sink) drain(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.drainOne(ctx); err != nil {
+			if errors.Is(err, errSpoolEmpty) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+var errSpoolEmpty = errors.New("spool empty")
+
+func (s *Sink) drainOne(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.updateGauges()
+	f, ok := s.spool.oldest()
+	if !ok {
+		return errSpoolEmpty
+	}
+	lines, err := s.spool.read(f)
+	if err != nil {
+		s.log.Error("unreadable spool file moved aside", "error", err)
+		return s.spool.remove(f, s.rejectDir())
+	}
+	sent, err := s.send(ctx, lines)
+	switch {
+	case err == nil:
+		s.log.Info("spooled batch delivered", "points", len(lines))
+		return s.spool.remove(f, "")
+	case rejected(err):
+		s.m.SpoolDropped.WithLabelValues(Name).Inc()
+		s.log.Error("influxdb refused a spooled batch; moved to "+s.rejectDir(), "points", len(lines)-sent, "error", err)
+		return s.spool.remove(f, s.rejectDir())
+	}
+	if sent > 0 {
+		if _, rerr := s.spool.replace(f, lines[sent:]); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+func (s *Sink) rejectDir() string { return filepath.Join(s.cfg.SpoolDir, "rejected") }
+
+// Flush replays the spool now, until it is empty or ctx is done.
+func (s *Sink) Flush(ctx context.Context) error {
+	return s.drain(ctx)
+}
+
+// Pending returns the batches and points waiting in the spool.
+func (s *Sink) Pending() (batches, points int) {
+	b, _, p := s.spool.stats()
+	return b, p
+}
+
+// Close stops the drainer and the client. Spooled batches stay on disk for
+// the next start.
+func (s *Sink) Close(ctx context.Context) error {
+	s.once.Do(func() { close(s.stop) })
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.client.Close()
+	return nil
+}
+
+// Check verifies the server answers and the database or bucket exists. An
+// unreachable server is ErrUnreachable (the sink spools until it is back);
+// a missing database is a configuration error.
+func (s *Sink) Check(ctx context.Context) error {
+	return Check(ctx, s.cfg)
+}
+
+// ErrUnreachable is wrapped by Check's error when the server did not answer.
+var ErrUnreachable = errors.New("influxdb unreachable")
+
+// ErrNoDatabase is wrapped by Check's error when the database is missing.
+var ErrNoDatabase = errors.New("influxdb database or bucket not found")
+
+// Check verifies cfg's server answers and its database or bucket exists.
+func Check(ctx context.Context, cfg Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	client := influxdb2.NewClient(strings.TrimRight(cfg.URL, "/"), cfg.Token)
+	defer client.Close()
+	health, err := client.Health(ctx)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, cfg.URL, err)
+	}
+	version := ""
+	if health.Version != nil {
+		version = strings.TrimPrefix(*health.Version, "v")
+	}
+	// 1.x reports "1.8.10" (or "unknown" when built without version
+	// stamping); only 2.x and 3.x have buckets.
+	if !strings.HasPrefix(version, "2.") && !strings.HasPrefix(version, "3.") {
+		return checkV1Database(ctx, cfg)
+	}
+	if cfg.Org == "" {
+		return fmt.Errorf("influxdb %s at %s needs sinks.influxdb.org", version, cfg.URL)
+	}
+	if _, err := client.BucketsAPI().FindBucketByName(ctx, cfg.Bucket); err != nil {
+		return fmt.Errorf("%w: bucket %q at %s (create it with `influx bucket create -n %s`): %w", ErrNoDatabase, cfg.Bucket, cfg.URL, cfg.Bucket, err)
+	}
+	return nil
+}
+
+// checkV1Database asks an InfluxDB 1.x server (through its InfluxQL API;
+// the v2 client has none) whether the database and retention policy exist.
+func checkV1Database(ctx context.Context, cfg Config) error {
+	db, rp, _ := strings.Cut(cfg.Bucket, "/")
+	res, err := V1Query(ctx, cfg.URL, cfg.Token, "", "SHOW DATABASES")
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, row := range res.Values() {
+		if len(row) > 0 && row[0] == db {
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: database %q does not exist on %s (create it: curl -XPOST '%s/query' --data-urlencode 'q=CREATE DATABASE \"%s\"')", ErrNoDatabase, db, cfg.URL, cfg.URL, db)
+	}
+	if rp == "" {
+		return nil
+	}
+	res, err = V1Query(ctx, cfg.URL, cfg.Token, db, "SHOW RETENTION POLICIES")
+	if err != nil {
+		return err
+	}
+	for _, row := range res.Values() {
+		if len(row) > 0 && row[0] == rp {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: retention policy %q does not exist in database %q on %s", ErrNoDatabase, rp, db, cfg.URL)
+}
+
+// V1Result is an InfluxQL /query answer.
+type V1Result struct {
+	Results []struct {
+		Error  string `json:"error"`
+		Series []struct {
+			Name    string            `json:"name"`
+			Tags    map[string]string `json:"tags"`
+			Columns []string          `json:"columns"`
+			Values  [][]any           `json:"values"`
+		} `json:"series"`
+	} `json:"results"`
+	Error string `json:"error"`
+}
+
+// Values returns every row of every series of every statement.
+func (r *V1Result) Values() [][]any {
+	var out [][]any
+	for _, res := range r.Results {
+		for _, s := range res.Series {
+			out = append(out, s.Values...)
+		}
+	}
+	return out
+}
+
+// V1Query runs an InfluxQL statement through InfluxDB 1.x's /query
+// endpoint. token is "user:password" or "".
+func V1Query(ctx context.Context, base, token, db, q string) (*V1Result, error) {
+	form := url.Values{"q": {q}, "epoch": {"s"}}
+	if db != "" {
+		form.Set("db", db)
+	}
+	if u, p, ok := strings.Cut(token, ":"); ok {
+		form.Set("u", u)
+		form.Set("p", p)
+	}
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, strings.TrimRight(base, "/")+"/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("influxql: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("influxql %q: %w", q, err)
+	}
+	var res V1Result
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&res); err != nil {
+		return nil, fmt.Errorf("influxql %q: HTTP %d: %.200s", q, resp.StatusCode, body)
+	}
+	if res.Error != "" {
+		return nil, fmt.Errorf("influxql %q: %s", q, res.Error)
+	}
+	for _, r := range res.Results {
+		if r.Error != "" {
+			return nil, fmt.Errorf("influxql %q: %s", q, r.Error)
+		}
+	}
+	return &res, nil
+}

@@ -1,0 +1,472 @@
+// Package storage is rankpulse's embedded store: a single SQLite file
+// (pure-Go driver, no server) in the data directory that holds every chart
+// snapshot, and later the alerts and the webhook outbox.
+//
+// Snapshots are stored compactly: one row per chart per slot, whose entries
+// are a varint-packed list of references into an interned table of
+// (store, app id, name, developer). An hourly sweep of 2,000 charts × 200
+// entries adds 2,000 rows of about 0.5 KB, not 400,000 rows of repeated
+// strings. Every write is one transaction: a crash never leaves half a
+// snapshot.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/rankpulse/rankpulse/chart"
+)
+
+// FileName is the database file in the data directory.
+const FileName = "rankpulse.db"
+
+// DB is the embedded store. It is safe for concurrent use.
+type DB struct {
+	db   *sql.DB
+	path string
+
+	// wmu serialises writers, so the intern caches below change only after
+	// the transaction that made their rows has committed.
+	wmu    sync.Mutex
+	cmu    sync.RWMutex
+	charts map[chart.Key]int64
+	apps   map[appKey]appRef
+	byRef  map[int64]appKey
+}
+
+type appKey struct {
+	store, appID, name, developer string
+}
+
+type appRef struct {
+	id       int64
+	lastSeen int64 // unix seconds, as stored
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS charts (
+	id       INTEGER PRIMARY KEY,
+	store    TEXT NOT NULL,
+	country  TEXT NOT NULL,
+	chart    TEXT NOT NULL,
+	category TEXT NOT NULL,
+	UNIQUE (store, country, chart, category)
+);
+-- One row per distinct (store, app, name, developer): a rename is a new row.
+CREATE TABLE IF NOT EXISTS apps (
+	id        INTEGER PRIMARY KEY,
+	store     TEXT NOT NULL,
+	app_id    TEXT NOT NULL,
+	name      TEXT NOT NULL,
+	developer TEXT NOT NULL,
+	last_seen INTEGER NOT NULL,
+	UNIQUE (store, app_id, name, developer)
+);
+CREATE INDEX IF NOT EXISTS apps_by_app ON apps (store, app_id);
+CREATE TABLE IF NOT EXISTS snapshots (
+	slot        INTEGER NOT NULL,
+	chart_id    INTEGER NOT NULL REFERENCES charts (id),
+	source      TEXT NOT NULL,
+	complete    INTEGER NOT NULL,
+	depth       INTEGER NOT NULL,
+	duration_ms INTEGER NOT NULL,
+	error       TEXT NOT NULL,
+	entries     BLOB NOT NULL,
+	PRIMARY KEY (slot, chart_id)
+);
+CREATE INDEX IF NOT EXISTS snapshots_by_chart ON snapshots (chart_id, slot);
+`
+
+// Open opens (creating if needed) the store in dir.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("storage: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	return &DB{
+		db: db, path: path,
+		charts: map[chart.Key]int64{},
+		apps:   map[appKey]appRef{},
+		byRef:  map[int64]appKey{},
+	}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Path returns the database file.
+func (d *DB) Path() string { return d.path }
+
+// SQL returns the underlying database for packages that keep their own
+// tables in the same file (alerts, outbox).
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Ping checks the database answers.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+// SaveSnapshots stores snapshots in one transaction. A snapshot replaces
+// the stored one of the same chart and slot, except that an incomplete
+// snapshot never replaces a complete one: a failed re-run of a slot does not
+// lose what an earlier run read.
+func (d *DB) SaveSnapshots(ctx context.Context, snaps []chart.Snapshot) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	return d.WithTx(ctx, func(tx *Tx) error {
+		for i := range snaps {
+			if err := tx.SaveSnapshot(ctx, &snaps[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Tx is a write transaction. Packages that store rows tied to snapshots
+// (alerts and their outbox) write them in the same Tx.
+type Tx struct {
+	*sql.Tx
+	d         *DB
+	newCharts map[chart.Key]int64
+	newApps   map[appKey]appRef
+}
+
+// WithTx runs fn in a write transaction and commits it if fn returns nil.
+func (d *DB) WithTx(ctx context.Context, fn func(*Tx) error) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	sqlTx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: begin: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, d: d, newCharts: map[chart.Key]int64{}, newApps: map[appKey]appRef{}}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("storage: commit: %w", err)
+	}
+	d.cmu.Lock()
+	for k, id := range tx.newCharts {
+		d.charts[k] = id
+	}
+	for k, r := range tx.newApps {
+		d.apps[k] = r
+		d.byRef[r.id] = k
+	}
+	d.cmu.Unlock()
+	return nil
+}
+
+// SaveSnapshot stores one snapshot in the transaction.
+func (tx *Tx) SaveSnapshot(ctx context.Context, s *chart.Snapshot) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("storage: %s at %s: %w", s.Key(), s.Time.Format(time.RFC3339), err)
+	}
+	chartID, err := tx.chartID(ctx, s.Key())
+	if err != nil {
+		return err
+	}
+	slot := s.Time.Unix()
+	blob := make([]byte, 1, 1+len(s.Entries)*5)
+	blob[0] = blobVersion
+	prev := 0
+	for _, e := range s.Entries {
+		ref, err := tx.appRef(ctx, appKey{s.Store, e.AppID, e.Name, e.Developer}, slot)
+		if err != nil {
+			return err
+		}
+		blob = binary.AppendUvarint(blob, uint64(e.Rank-prev-1))
+		blob = binary.AppendUvarint(blob, uint64(ref))
+		prev = e.Rank
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO snapshots (slot, chart_id, source, complete, depth, duration_ms, error, entries)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (slot, chart_id) DO UPDATE SET
+			source = excluded.source, complete = excluded.complete, depth = excluded.depth,
+			duration_ms = excluded.duration_ms, error = excluded.error, entries = excluded.entries
+		WHERE NOT (snapshots.complete = 1 AND excluded.complete = 0)`,
+		slot, chartID, s.Source, s.Complete, s.Depth, s.DurationMS, s.Error, blob)
+	if err != nil {
+		return fmt.Errorf("storage: save %s at %s: %w", s.Key(), s.Time.Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+const blobVersion = 1
+
+func (tx *Tx) chartID(ctx context.Context, k chart.Key) (int64, error) {
+	if id, ok := tx.newCharts[k]; ok {
+		return id, nil
+	}
+	tx.d.cmu.RLock()
+	id, ok := tx.d.charts[k]
+	tx.d.cmu.RUnlock()
+	if ok {
+		return id, nil
+	}
+	err := tx.QueryRowContext(ctx, `
+		INSERT INTO charts (store, country, chart, category) VALUES (?, ?, ?, ?)
+		ON CONFLICT (store, country, chart, category) DO UPDATE SET store = excluded.store
+		RETURNING id`, k.Store, k.Country, k.Chart, k.Category).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("storage: chart %s: %w", k, err)
+	}
+	tx.newCharts[k] = id
+	return id, nil
+}
+
+// lastSeenGranularity bounds how often an app's last_seen is rewritten.
+const lastSeenGranularity = 24 * 60 * 60
+
+func (tx *Tx) appRef(ctx context.Context, k appKey, slot int64) (int64, error) {
+	r, ok := tx.newApps[k]
+	if !ok {
+		tx.d.cmu.RLock()
+		r, ok = tx.d.apps[k]
+		tx.d.cmu.RUnlock()
+	}
+	if ok && slot < r.lastSeen+lastSeenGranularity {
+		return r.id, nil
+	}
+	var lastSeen int64
+	err := tx.QueryRowContext(ctx, `
+		INSERT INTO apps (store, app_id, name, developer, last_seen) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (store, app_id, name, developer) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
+		RETURNING id, last_seen`, k.store, k.appID, k.name, k.developer, slot).Scan(&r.id, &lastSeen)
+	if err != nil {
+		return 0, fmt.Errorf("storage: app %s/%s: %w", k.store, k.appID, err)
+	}
+	r.lastSeen = lastSeen
+	tx.newApps[k] = r
+	return r.id, nil
+}
+
+// Query selects snapshots. Zero fields match everything; Until is exclusive.
+type Query struct {
+	Since, Until time.Time
+	Store        string
+	Countries    []string
+	Chart        string
+	Category     string
+}
+
+func (q Query) where() (string, []any) {
+	conds := []string{"1=1"}
+	var args []any
+	if !q.Since.IsZero() {
+		conds = append(conds, "s.slot >= ?")
+		args = append(args, q.Since.Unix())
+	}
+	if !q.Until.IsZero() {
+		conds = append(conds, "s.slot < ?")
+		args = append(args, q.Until.Unix())
+	}
+	for col, v := range map[string]string{"c.store": q.Store, "c.chart": q.Chart, "c.category": q.Category} {
+		if v != "" {
+			conds = append(conds, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	if len(q.Countries) > 0 {
+		conds = append(conds, "c.country IN (?"+strings.Repeat(",?", len(q.Countries)-1)+")")
+		for _, cc := range q.Countries {
+			args = append(args, cc)
+		}
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// Snapshots calls fn for each stored snapshot matching q, in time order
+// (then by chart). It streams: memory use does not grow with the range.
+func (d *DB) Snapshots(ctx context.Context, q Query, fn func(chart.Snapshot) error) error {
+	return d.scan(ctx, q, func(row snapshotRow) error {
+		s, err := d.decode(ctx, row)
+		if err != nil {
+			return err
+		}
+		return fn(s)
+	})
+}
+
+type snapshotRow struct {
+	key        chart.Key
+	slot       int64
+	source     string
+	complete   bool
+	depth      int
+	durationMS int64
+	errText    string
+	blob       []byte
+}
+
+// scanPage bounds how many rows one query reads, so that a long scan does
+// not hold a read transaction (and the WAL) for its whole length.
+const scanPage = 2000
+
+func (d *DB) scan(ctx context.Context, q Query, fn func(snapshotRow) error) error {
+	where, args := q.where()
+	lastSlot, lastChart := int64(-1<<62), int64(-1)
+	for {
+		pageArgs := append(append([]any{}, args...), lastSlot, lastSlot, lastChart, scanPage)
+		rows, err := d.db.QueryContext(ctx, `
+			SELECT c.store, c.country, c.chart, c.category, s.slot, s.chart_id, s.source, s.complete, s.depth, s.duration_ms, s.error, s.entries
+			FROM snapshots s JOIN charts c ON c.id = s.chart_id
+			WHERE `+where+` AND (s.slot > ? OR (s.slot = ? AND s.chart_id > ?))
+			ORDER BY s.slot, s.chart_id LIMIT ?`, pageArgs...)
+		if err != nil {
+			return fmt.Errorf("storage: query snapshots: %w", err)
+		}
+		var page []snapshotRow
+		for rows.Next() {
+			var r snapshotRow
+			var chartID int64
+			if err := rows.Scan(&r.key.Store, &r.key.Country, &r.key.Chart, &r.key.Category, &r.slot, &chartID, &r.source, &r.complete, &r.depth, &r.durationMS, &r.errText, &r.blob); err != nil {
+				rows.Close()
+				return fmt.Errorf("storage: read snapshot: %w", err)
+			}
+			page = append(page, r)
+			lastSlot, lastChart = r.slot, chartID
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("storage: read snapshots: %w", err)
+		}
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(page) < scanPage {
+			return nil
+		}
+	}
+}
+
+type packedEntry struct {
+	rank int
+	ref  int64
+}
+
+func unpack(blob []byte) ([]packedEntry, error) {
+	if len(blob) == 0 || blob[0] != blobVersion {
+		return nil, errors.New("unknown entries encoding")
+	}
+	var out []packedEntry
+	prev := 0
+	for b := blob[1:]; len(b) > 0; {
+		gap, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, errors.New("corrupt entries")
+		}
+		b = b[n:]
+		ref, m := binary.Uvarint(b)
+		if m <= 0 {
+			return nil, errors.New("corrupt entries")
+		}
+		b = b[m:]
+		prev += int(gap) + 1
+		out = append(out, packedEntry{rank: prev, ref: int64(ref)})
+	}
+	return out, nil
+}
+
+func (d *DB) decode(ctx context.Context, r snapshotRow) (chart.Snapshot, error) {
+	s := chart.Snapshot{
+		Time: time.Unix(r.slot, 0).UTC(), Store: r.key.Store, Country: r.key.Country, Chart: r.key.Chart, Category: r.key.Category,
+		Source: r.source, Complete: r.complete, Depth: r.depth, DurationMS: r.durationMS, Error: r.errText,
+	}
+	packed, err := unpack(r.blob)
+	if err != nil {
+		return s, fmt.Errorf("storage: %s at %s: %w", r.key, s.Time.Format(time.RFC3339), err)
+	}
+	keys, err := d.resolve(ctx, packed)
+	if err != nil {
+		return s, err
+	}
+	s.Entries = make([]chart.Entry, len(packed))
+	for i, p := range packed {
+		k := keys[p.ref]
+		s.Entries[i] = chart.Entry{Rank: p.rank, AppID: k.appID, Name: k.name, Developer: k.developer}
+	}
+	return s, nil
+}
+
+// resolve maps app references to their keys, reading unknown ones.
+func (d *DB) resolve(ctx context.Context, packed []packedEntry) (map[int64]appKey, error) {
+	out := make(map[int64]appKey, len(packed))
+	var missing []any
+	d.cmu.RLock()
+	for _, p := range packed {
+		if k, ok := d.byRef[p.ref]; ok {
+			out[p.ref] = k
+		} else {
+			missing = append(missing, p.ref)
+		}
+	}
+	d.cmu.RUnlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT id, store, app_id, name, developer, last_seen FROM apps WHERE id IN (?`+strings.Repeat(",?", len(missing)-1)+`)`, missing...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read apps: %w", err)
+	}
+	defer rows.Close()
+	d.cmu.Lock()
+	defer d.cmu.Unlock()
+	for rows.Next() {
+		var id, lastSeen int64
+		var k appKey
+		if err := rows.Scan(&id, &k.store, &k.appID, &k.name, &k.developer, &lastSeen); err != nil {
+			return nil, fmt.Errorf("storage: read apps: %w", err)
+		}
+		out[id] = k
+		d.byRef[id] = k
+		if _, ok := d.apps[k]; !ok {
+			d.apps[k] = appRef{id: id, lastSeen: lastSeen}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: read apps: %w", err)
+	}
+	if len(out) < len(packed) {
+		for _, p := range packed {
+			if _, ok := out[p.ref]; !ok {
+				return nil, fmt.Errorf("storage: entry refers to app #%d, which is not stored", p.ref)
+			}
+		}
+	}
+	return out, nil
+}
