@@ -146,7 +146,8 @@ func Parse(data []byte, name string) (*Config, error) {
 func yamlError(file string, err error) *Error {
 	msg := err.Error()
 	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
+	syntax := !errors.As(err, &te)
+	if !syntax && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
@@ -156,6 +157,10 @@ func yamlError(file string, err error) *Error {
 		msg = msg[len(m[0]):]
 	}
 	msg = strings.Replace(msg, "!!str ", "string ", 1)
+	if syntax {
+		// yaml.v3 points at the start of the enclosing block.
+		msg += " (YAML syntax: check the indentation and quoting from this line on)"
+	}
 	return &Error{File: file, Line: line, Err: errors.New(strings.TrimSpace(msg))}
 }
 

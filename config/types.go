@@ -28,9 +28,11 @@ type Config struct {
 
 	// Path is the file the config was read from ("" for built-in defaults).
 	Path string `yaml:"-"`
-	// Warnings are facts about the config worth telling the user that do not
-	// stop it from working (an unset ${VAR}, a country one store lacks).
+	// Warnings are problems that do not stop the config from working (an
+	// unset ${VAR}); every command prints them.
 	Warnings []string `yaml:"-"`
+	// Notes are facts `config check` reports (a country one store lacks).
+	Notes []string `yaml:"-"`
 }
 
 // Log configures logging.

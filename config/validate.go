@@ -222,8 +222,8 @@ func (c *Config) validateCountries(v *validator, p string, j Job) {
 			v.add(f, "%s", msg)
 			continue
 		}
-		if len(missing) > 0 && v.li != nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s (%s) is not served by %s; skipped there",
+		if len(missing) > 0 {
+			c.Notes = append(c.Notes, fmt.Sprintf("%s: %s (%s) is not served by %s; skipped there",
 				f, cc, chart.CountryName(cc), strings.Join(missing, ", ")))
 		}
 	}

@@ -42,8 +42,11 @@ func ParseSchedule(spec string) (sched cron.Schedule, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w", spec, err)
 	}
-	if d, ok := sched.(cron.ConstantDelaySchedule); ok && d.Delay < time.Second {
-		return nil, fmt.Errorf("schedule %q: @every must be at least 1s", spec)
+	if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+		// cron rounds shorter intervals up to 1s without a word.
+		if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil && d < time.Second {
+			return nil, fmt.Errorf("schedule %q: @every must be at least 1s", spec)
+		}
 	}
 	return sched, nil
 }

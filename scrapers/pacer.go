@@ -24,7 +24,7 @@ const pacingMargin = 1.01
 
 // NewPacer returns a pacer for rate requests per second.
 func NewPacer(rate float64) *Pacer {
-	iv := time.Duration(float64(time.Second)/rate*pacingMargin) + time.Millisecond
+	iv := time.Duration(float64(time.Second) / rate * pacingMargin)
 	return &Pacer{interval: iv, turn: make(chan struct{}, 1)}
 }
 

@@ -23,8 +23,7 @@ type Point struct {
 func (p Point) Known() bool { return p.Rank > 0 || p.Complete }
 
 // History returns an app's rank in every stored snapshot matching q (q.Store
-// is set to store), in time order. It returns nil when the app never
-// appeared in the store.
+// is set to store), in time order; an app never seen ranks 0 throughout.
 func (d *DB) History(ctx context.Context, store, appID string, q Query) ([]Point, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT id, name FROM apps WHERE store = ? AND app_id = ?`, store, appID)
 	if err != nil {
@@ -43,9 +42,6 @@ func (d *DB) History(ctx context.Context, store, appID string, q Query) ([]Point
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("storage: history of %s: %w", appID, err)
-	}
-	if len(names) == 0 {
-		return nil, nil
 	}
 	q.Store = store
 	var out []Point

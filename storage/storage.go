@@ -197,15 +197,26 @@ func (tx *Tx) SaveSnapshot(ctx context.Context, s *chart.Snapshot) error {
 		return err
 	}
 	slot := s.Time.Unix()
-	blob := make([]byte, 1, 1+len(s.Entries)*5)
-	blob[0] = blobVersion
+	// Ranks 1..n in a row (nearly every chart) are implied; otherwise each
+	// entry carries the gap to the rank before it.
+	layout := byte(layoutContiguous)
+	for i, e := range s.Entries {
+		if e.Rank != i+1 {
+			layout = layoutGaps
+			break
+		}
+	}
+	blob := make([]byte, 2, 2+len(s.Entries)*4)
+	blob[0], blob[1] = blobVersion, layout
 	prev := 0
 	for _, e := range s.Entries {
 		ref, err := tx.appRef(ctx, appKey{s.Store, e.AppID, e.Name, e.Developer}, slot)
 		if err != nil {
 			return err
 		}
-		blob = binary.AppendUvarint(blob, uint64(e.Rank-prev-1))
+		if layout == layoutGaps {
+			blob = binary.AppendUvarint(blob, uint64(e.Rank-prev-1))
+		}
 		blob = binary.AppendUvarint(blob, uint64(ref))
 		prev = e.Rank
 	}
@@ -223,7 +234,14 @@ func (tx *Tx) SaveSnapshot(ctx context.Context, s *chart.Snapshot) error {
 	return nil
 }
 
-const blobVersion = 1
+// The entries blob: a version byte, a layout byte, then per entry the
+// uvarint gap to the previous rank (layoutGaps only) and the uvarint app
+// reference.
+const (
+	blobVersion      = 1
+	layoutContiguous = 0
+	layoutGaps       = 1
+)
 
 func (tx *Tx) chartID(ctx context.Context, k chart.Key) (int64, error) {
 	if id, ok := tx.newCharts[k]; ok {
@@ -380,17 +398,22 @@ type packedEntry struct {
 }
 
 func unpack(blob []byte) ([]packedEntry, error) {
-	if len(blob) == 0 || blob[0] != blobVersion {
+	if len(blob) < 2 || blob[0] != blobVersion || blob[1] > layoutGaps {
 		return nil, errors.New("unknown entries encoding")
 	}
+	gaps := blob[1] == layoutGaps
 	var out []packedEntry
 	prev := 0
-	for b := blob[1:]; len(b) > 0; {
-		gap, n := binary.Uvarint(b)
-		if n <= 0 {
-			return nil, errors.New("corrupt entries")
+	for b := blob[2:]; len(b) > 0; {
+		var gap uint64
+		if gaps {
+			var n int
+			gap, n = binary.Uvarint(b)
+			if n <= 0 {
+				return nil, errors.New("corrupt entries")
+			}
+			b = b[n:]
 		}
-		b = b[n:]
 		ref, m := binary.Uvarint(b)
 		if m <= 0 {
 			return nil, errors.New("corrupt entries")

@@ -176,8 +176,8 @@ func TestHistoryTellsAbsentFromUnknown(t *testing.T) {
 		}
 	}
 	none, err := db.History(ctx, "appstore", "12345", storage.Query{})
-	if err != nil || none != nil {
-		t.Fatalf("history of an unknown app = %v, %v", none, err)
+	if err != nil || len(none) != 4 || none[0].Rank != 0 || !none[0].Known() || none[3].Known() {
+		t.Fatalf("history of an app never seen = %+v, %v", none, err)
 	}
 }
 

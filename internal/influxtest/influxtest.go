@@ -110,6 +110,13 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartServer starts influxd bin with its data in dir, outside a test (the
+// test command uses it to serve every package).
+func StartServer(bin, dir string) (*Server, error) {
+	s := &Server{bin: bin, dir: dir}
+	return s, s.start()
+}
+
 func freePort() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -132,6 +139,9 @@ func (s *Server) start() error {
 	}
 	rpc, err := freePort()
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return err
 	}
 	cmd := exec.Command(s.bin, "run")

@@ -59,7 +59,7 @@ type Config struct {
 type Sink struct {
 	cfg    Config
 	client influxdb2.Client
-	write  api.WriteAPIBlocking
+	writer api.WriteAPIBlocking
 	spool  *spool
 	log    *slog.Logger
 	m      *metrics.Metrics
@@ -109,7 +109,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Sink, error) {
 		SetMaxRetries(0)
 	client := influxdb2.NewClientWithOptions(strings.TrimRight(cfg.URL, "/"), cfg.Token, opts)
 	s := &Sink{
-		cfg: cfg, client: client, write: client.WriteAPIBlocking(cfg.Org, cfg.Bucket), spool: sp,
+		cfg: cfg, client: client, writer: client.WriteAPIBlocking(cfg.Org, cfg.Bucket), spool: sp,
 		log: log.With("sink", Name), m: metrics.OrNew(m),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -128,18 +128,20 @@ func (s *Sink) Name() string { return Name }
 // Lines converts a batch to line protocol (SPEC §5): one chart_scrape point
 // per snapshot and one app_rank point per entry, at the slot time.
 func Lines(b sinks.Batch, watch map[string]map[string]string) []string {
-	n := 0
-	for _, snap := range b.Snapshots {
-		n += 1 + len(snap.Entries)
-	}
-	lines := make([]string, 0, n)
-	for i := range b.Snapshots {
-		lines = appendSnapshot(lines, &b.Snapshots[i], watch[b.Snapshots[i].Store])
-	}
+	var lines []string
+	eachLine(b, watch, func(l string) { lines = append(lines, l) })
 	return lines
 }
 
-func appendSnapshot(lines []string, s *chart.Snapshot, watch map[string]string) []string {
+// eachLine calls fn with each line of the batch, in order, without holding
+// them all.
+func eachLine(b sinks.Batch, watch map[string]map[string]string, fn func(string)) {
+	for i := range b.Snapshots {
+		snapshotLines(&b.Snapshots[i], watch[b.Snapshots[i].Store], fn)
+	}
+}
+
+func snapshotLines(s *chart.Snapshot, watch map[string]string, fn func(string)) {
 	at := chart.SlotTime(s.Time)
 	fields := map[string]any{
 		"entries":     int64(len(s.Entries)),
@@ -153,10 +155,9 @@ func appendSnapshot(lines []string, s *chart.Snapshot, watch map[string]string) 
 	if source == "" {
 		source = "unknown"
 	}
-	p := write.NewPoint("chart_scrape", map[string]string{
+	fn(lineOf(write.NewPoint("chart_scrape", map[string]string{
 		"store": s.Store, "country": s.Country, "chart": s.Chart, "category": s.Category, "source": source,
-	}, fields, at)
-	lines = append(lines, lineOf(p))
+	}, fields, at)))
 	for _, e := range s.Entries {
 		tags := map[string]string{
 			"store": s.Store, "country": s.Country, "chart": s.Chart, "category": s.Category, "app_id": e.AppID,
@@ -169,45 +170,110 @@ func appendSnapshot(lines []string, s *chart.Snapshot, watch map[string]string) 
 		} else if w := watch[e.AppID]; w != "" {
 			tags["watch"] = w
 		}
-		p := write.NewPoint("app_rank", tags, map[string]any{"rank": int64(e.Rank)}, at)
-		lines = append(lines, lineOf(p))
+		fn(lineOf(write.NewPoint("app_rank", tags, map[string]any{"rank": int64(e.Rank)}, at)))
 	}
-	return lines
 }
 
 func lineOf(p *write.Point) string {
-	return strings.TrimSuffix(write.PointToLineProtocol(p, time.Second), "\n")
+	var sb strings.Builder
+	write.PointToLineProtocolBuffer(p, &sb, time.Second)
+	return strings.Clone(strings.TrimSuffix(sb.String(), "\n"))
 }
 
-// Write sends the batch now if nothing is waiting in the spool, else (or if
-// the send fails) spools it for the drainer. An error means the batch could
-// not be spooled either.
+// Write sends the batch now, BatchSize points a request, if nothing is
+// waiting in the spool; else, or from the first request that fails, it
+// streams the rest into the spool for the drainer. An error means the batch
+// could neither be sent nor spooled.
 func (s *Sink) Write(ctx context.Context, b sinks.Batch) error {
-	return s.WriteLines(ctx, Lines(b, s.cfg.Watch))
+	return s.write(ctx, func(fn func(string)) { eachLine(b, s.cfg.Watch, fn) })
 }
 
 // WriteLines is Write for line protocol already built.
 func (s *Sink) WriteLines(ctx context.Context, lines []string) error {
-	if len(lines) == 0 {
-		return nil
-	}
+	return s.write(ctx, func(fn func(string)) {
+		for _, l := range lines {
+			fn(l)
+		}
+	})
+}
+
+func (s *Sink) write(ctx context.Context, each func(func(string))) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n, _, _ := s.spool.stats(); n == 0 {
-		sent, err := s.send(ctx, lines)
-		if err == nil {
-			s.m.SinkWrites.WithLabelValues(Name, "ok").Inc()
-			return nil
-		}
-		if rejected(err) {
-			s.m.SinkWrites.WithLabelValues(Name, "error").Inc()
-			s.m.SpoolDropped.WithLabelValues(Name).Inc()
-			return fmt.Errorf("influxdb refused the batch (%d points dropped; fix and re-import with `rankpulse import`): %w", len(lines)-sent, err)
-		}
-		s.log.Warn("influxdb write failed; batch spooled for replay", "points", len(lines)-sent, "error", err)
-		lines = lines[sent:]
+	// Behind batches already spooled, a batch waits its turn.
+	direct := true
+	if n, _, _ := s.spool.stats(); n > 0 {
+		direct = false
 	}
-	if err := s.addToSpool(lines); err != nil {
+	var (
+		chunk    = make([]string, 0, s.cfg.BatchSize)
+		spooling *spoolWriter
+		failure  error // the spool could not be written
+		refused  error // InfluxDB refused the data itself
+		points   int
+	)
+	toSpool := func(l string) {
+		if spooling == nil && failure == nil {
+			spooling, failure = s.spool.begin()
+		}
+		if spooling != nil {
+			spooling.add(l)
+		}
+	}
+	flush := func() {
+		if len(chunk) == 0 {
+			return
+		}
+		if direct {
+			if _, err := s.send(ctx, chunk); err != nil {
+				direct = false
+				if rejected(err) {
+					refused = err
+				} else {
+					s.log.Warn("influxdb write failed; the rest of the batch is spooled for replay", "error", err)
+				}
+			}
+		}
+		if !direct && refused == nil {
+			for _, l := range chunk {
+				toSpool(l)
+			}
+		}
+		chunk = chunk[:0]
+	}
+	each(func(l string) {
+		points++
+		if refused != nil {
+			return
+		}
+		chunk = append(chunk, l)
+		if len(chunk) == s.cfg.BatchSize {
+			flush()
+		}
+	})
+	flush()
+	switch {
+	case refused != nil:
+		if spooling != nil {
+			spooling.abort()
+		}
+		s.m.SinkWrites.WithLabelValues(Name, "error").Inc()
+		s.m.SpoolDropped.WithLabelValues(Name).Inc()
+		return fmt.Errorf("influxdb refused a request of this %d-point batch (requests before it were written; fix the cause and re-send with `rankpulse export | rankpulse import --input -`): %w", points, refused)
+	case failure != nil:
+		s.m.SinkWrites.WithLabelValues(Name, "error").Inc()
+		return failure
+	case spooling == nil:
+		s.m.SinkWrites.WithLabelValues(Name, "ok").Inc()
+		return nil
+	}
+	dropped, err := spooling.commit()
+	for _, n := range dropped {
+		s.m.SpoolDropped.WithLabelValues(Name).Inc()
+		s.log.Error("influxdb spool is full: dropped its oldest batch", "points", n, "spool_max_bytes", s.cfg.SpoolMaxBytes)
+	}
+	s.updateGauges()
+	if err != nil {
 		s.m.SinkWrites.WithLabelValues(Name, "error").Inc()
 		return err
 	}
@@ -216,23 +282,13 @@ func (s *Sink) WriteLines(ctx context.Context, lines []string) error {
 	return nil
 }
 
-func (s *Sink) addToSpool(lines []string) error {
-	dropped, err := s.spool.add(lines)
-	for _, n := range dropped {
-		s.m.SpoolDropped.WithLabelValues(Name).Inc()
-		s.log.Error("influxdb spool is full: dropped its oldest batch", "points", n, "spool_max_bytes", s.cfg.SpoolMaxBytes)
-	}
-	s.updateGauges()
-	return err
-}
-
 // send writes lines in requests of BatchSize points and returns how many
 // were written before an error.
 func (s *Sink) send(ctx context.Context, lines []string) (int, error) {
 	for start := 0; start < len(lines); start += s.cfg.BatchSize {
 		end := min(start+s.cfg.BatchSize, len(lines))
 		wctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-		err := s.write.WriteRecord(wctx, lines[start:end]...)
+		err := s.writer.WriteRecord(wctx, lines[start:end]...)
 		cancel()
 		if err != nil {
 			return start, describe(err, s.cfg)

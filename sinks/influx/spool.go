@@ -88,27 +88,71 @@ func (s *spool) path(f spoolFile) string {
 // add appends a batch. When the spool grows past its bound the oldest
 // batches are dropped; their sizes in lines are returned for logging.
 func (s *spool) add(lines []string) (dropped []int, err error) {
-	if len(lines) == 0 {
+	w, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range lines {
+		w.add(l)
+	}
+	return w.commit()
+}
+
+// spoolWriter streams one batch into the spool.
+type spoolWriter struct {
+	s     *spool
+	tmp   string
+	fh    *os.File
+	zw    *gzip.Writer
+	bw    *bufio.Writer
+	lines int
+}
+
+// begin starts a new batch; add lines, then commit (or abort) it.
+func (s *spool) begin() (*spoolWriter, error) {
+	fh, err := os.CreateTemp(s.dir, "batch-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("influx spool: %w", err)
+	}
+	zw := gzip.NewWriter(fh)
+	return &spoolWriter{s: s, tmp: fh.Name(), fh: fh, zw: zw, bw: bufio.NewWriterSize(zw, 64<<10)}, nil
+}
+
+func (w *spoolWriter) add(line string) {
+	w.bw.WriteString(line)
+	w.bw.WriteByte('\n')
+	w.lines++
+}
+
+func (w *spoolWriter) abort() {
+	w.fh.Close()
+	os.Remove(w.tmp)
+}
+
+// commit makes the batch part of the spool, atomically.
+func (w *spoolWriter) commit() (dropped []int, err error) {
+	if w.lines == 0 {
+		w.abort()
 		return nil, nil
 	}
+	err = errors.Join(w.bw.Flush(), w.zw.Close(), w.fh.Sync())
+	info, serr := w.fh.Stat()
+	err = errors.Join(err, serr, w.fh.Close())
+	if err != nil {
+		os.Remove(w.tmp)
+		return nil, fmt.Errorf("influx spool: write %s: %w", w.tmp, err)
+	}
+	s := w.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := spoolFile{seq: s.next, lines: len(lines)}
-	final := s.path(f)
-	tmp := final + ".tmp"
-	size, err := writeGzipLines(tmp, lines)
-	if err != nil {
-		os.Remove(tmp)
-		return nil, fmt.Errorf("influx spool: write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
+	f := spoolFile{seq: s.next, lines: w.lines, size: info.Size()}
+	if err := os.Rename(w.tmp, s.path(f)); err != nil {
+		os.Remove(w.tmp)
 		return nil, fmt.Errorf("influx spool: %w", err)
 	}
 	s.next++
-	f.size = size
 	s.files = append(s.files, f)
-	s.bytes += size
+	s.bytes += f.size
 	for s.bytes > s.maxBytes && len(s.files) > 1 {
 		old := s.files[0]
 		if err := os.Remove(s.path(old)); err != nil && !errors.Is(err, os.ErrNotExist) {

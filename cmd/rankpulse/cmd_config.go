@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rankpulse/rankpulse/config"
+	"github.com/rankpulse/rankpulse/daemon"
+	"github.com/rankpulse/rankpulse/scheduler"
+	"github.com/rankpulse/rankpulse/sinks/influx"
+)
+
+func (c *cli) configCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("config needs a subcommand: check or example")
+	}
+	switch args[0] {
+	case "example":
+		if err := parse(c.flags("config example"), args[1:]); err != nil {
+			return err
+		}
+		_, err := c.stdout.Write(config.Example)
+		return err
+	case "check":
+		return c.configCheck(ctx, args[1:])
+	}
+	return usagef("unknown config subcommand %q: want check or example", args[0])
+}
+
+func (c *cli) configCheck(ctx context.Context, args []string) error {
+	fs := c.flags("config check")
+	cfgPath := fs.String("config", "", "config file (default $RANKPULSE_CONFIG, else ./rankpulse.yaml)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	path := config.Resolve(*cfgPath)
+	name := path
+	if path == "" {
+		name = "built-in defaults"
+	}
+	cfg, err := c.loadConfig(path)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	fmt.Fprintf(c.stdout, "%s: valid\n", name)
+	for _, n := range cfg.Notes {
+		fmt.Fprintf(c.stdout, "  note: %s\n", n)
+	}
+	// data_dir must be writable.
+	if err := checkWritable(cfg.DataDir); err != nil {
+		problems = append(problems, fmt.Sprintf("data_dir: %v", err))
+	} else {
+		fmt.Fprintf(c.stdout, "  data_dir %s: writable\n", cfg.DataDir)
+	}
+	for _, job := range cfg.Jobs {
+		sched, _ := scheduler.ParseSchedule(job.Schedule)
+		var parts []string
+		n := 0
+		for store, reqs := range daemon.Requests(job) {
+			parts = append(parts, fmt.Sprintf("%s %d", store, len(reqs)))
+			n += len(reqs)
+		}
+		fmt.Fprintf(c.stdout, "  job %s: %q, %d charts per sweep (%s), next %s\n", job.Name, job.Schedule, n, strings.Join(parts, ", "), sched.Next(nowUTC()).Format("2006-01-02 15:04 MST"))
+	}
+	if ic := daemon.InfluxConfig(cfg); ic != nil {
+		switch err := influx.Check(ctx, *ic); {
+		case err == nil:
+			fmt.Fprintf(c.stdout, "  sinks.influxdb %s: reachable, %q exists\n", ic.URL, ic.Bucket)
+		case errors.Is(err, influx.ErrUnreachable):
+			fmt.Fprintf(c.stderr, "%s: warning: sinks.influxdb: %v (rankpulse will spool until it answers)\n", name, err)
+		default:
+			problems = append(problems, "sinks.influxdb: "+err.Error())
+		}
+	} else {
+		fmt.Fprintln(c.stdout, "  sinks: embedded store only")
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(c.stderr, "%s: %s\n", name, p)
+		}
+		return &exitError{exitUsage}
+	}
+	return nil
+}
+
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".check-*")
+	if err != nil {
+		return fmt.Errorf("%s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(filepath.Join(dir, filepath.Base(f.Name())))
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/storage"
+)
+
+// importBatch is how many snapshots one transaction and one sink batch hold.
+const importBatch = 500
+
+// maxReportedLines bounds the bad lines printed one by one.
+const maxReportedLines = 20
+
+func (c *cli) importCmd(ctx context.Context, args []string) error {
+	fs := c.flags("import")
+	cfgPath := fs.String("config", "", "config file (data_dir, sinks, watch list)")
+	input := fs.String("input", "", "snapshot JSONL file to import, or - for stdin")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *input == "" {
+		return usagef("--input is required (a snapshot JSONL file, or - for stdin)")
+	}
+	cfg, err := c.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	var in io.Reader = c.stdin
+	name := "stdin"
+	if *input != "-" {
+		f, err := os.Open(*input)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer f.Close()
+		in, name = f, *input
+	}
+	d, err := c.openDaemon(ctx, cfg, c.logger(cfg, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer d.Close(context.Background())
+
+	r := chart.NewReader(in)
+	var batch []chart.Snapshot
+	imported, entries, bad := 0, 0, 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := d.Import(ctx, batch); err != nil {
+			return fmt.Errorf("import %s (before line %d): %w; the %d snapshots before this batch were imported", name, r.Line(), err, imported)
+		}
+		imported += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		s, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var le *chart.LineError
+		if errors.As(err, &le) {
+			bad++
+			if bad <= maxReportedLines {
+				fmt.Fprintf(c.stderr, "%s:%d: skipped: %v\n", name, le.Line, le.Err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("import %s: %w", name, err)
+		}
+		entries += len(s.Entries)
+		batch = append(batch, s)
+		if len(batch) == importBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	d.Flush(ctx)
+	fmt.Fprintf(c.stderr, "imported %d snapshots (%d entries) from %s", imported, entries, name)
+	if bad > 0 {
+		fmt.Fprintf(c.stderr, "; skipped %d bad lines (fix them and import the file again: snapshots already stored are replaced, not duplicated)\n", bad)
+		return &exitError{exitFailure}
+	}
+	fmt.Fprintln(c.stderr)
+	return nil
+}
+
+func (c *cli) exportCmd(ctx context.Context, args []string) error {
+	fs := c.flags("export")
+	cfgPath := fs.String("config", "", "config file (data_dir, watch list)")
+	since := fs.String("since", "", "from: a duration back (7d) or a date (2026-02-17); default: everything")
+	until := fs.String("until", "", "until (exclusive): a duration back or a date; default: now")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	now := time.Now()
+	var q storage.Query
+	var err error
+	if *since != "" {
+		if q.Since, err = parseSince(*since, now); err != nil {
+			return usagef("--since: %v", err)
+		}
+	}
+	if *until != "" {
+		if q.Until, err = parseSince(*until, now); err != nil {
+			return usagef("--until: %v", err)
+		}
+	}
+	cfg, err := c.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := c.openExisting(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	watch := cfg.WatchIndex()
+	w := chart.NewWriter(c.stdout)
+	err = db.Snapshots(ctx, q, func(s chart.Snapshot) error {
+		for i, e := range s.Entries {
+			s.Entries[i].Watch = watch[s.Store][e.AppID]
+		}
+		return w.Write(&s)
+	})
+	if err != nil {
+		return err
+	}
+	return w.Flush()
+}

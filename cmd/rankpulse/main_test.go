@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/internal/fakestore"
+	"github.com/rankpulse/rankpulse/internal/fixtures"
+	"github.com/rankpulse/rankpulse/internal/influxtest"
+)
+
+func TestMain(m *testing.M) { influxtest.Main(m) }
+
+// invoke runs the CLI in-process.
+func invoke(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+type testEnv struct {
+	dir     string
+	cfgPath string
+	apple   *fakestore.Apple
+	influx  *influxtest.Server
+	db      string
+}
+
+// newEnv writes a config pointing at a fake Apple store (and, if withInflux,
+// at a fresh database of the real InfluxDB).
+func newEnv(t *testing.T, withInflux bool, extra string) *testEnv {
+	t.Helper()
+	e := &testEnv{dir: t.TempDir(), apple: fakestore.NewApple(400)}
+	srv := httptest.NewServer(e.apple)
+	t.Cleanup(srv.Close)
+	sink := ""
+	if withInflux {
+		e.influx = influxtest.Shared(t)
+		e.db = e.influx.CreateDB(t)
+		sink = fmt.Sprintf("sinks:\n  influxdb:\n    url: %s\n    bucket: %s\n", e.influx.URL, e.db)
+	}
+	cfg := fmt.Sprintf(`data_dir: %s
+listen: 127.0.0.1:0
+log: {level: warn}
+stores:
+  appstore:
+    endpoints: {itunes: %s, marketing: %s}
+    rate: 50
+jobs:
+  - name: messaging
+    stores: [appstore]
+    countries: [us, tr, gb]
+    charts: [top-free, top-paid]
+    categories: {appstore: [all, "6005"]}
+    depth: 100
+%s%s`, filepath.Join(e.dir, "data"), srv.URL, srv.URL, sink, extra)
+	e.cfgPath = filepath.Join(e.dir, "rankpulse.yaml")
+	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func readSnapshots(t *testing.T, jsonl string) []chart.Snapshot {
+	t.Helper()
+	r := chart.NewReader(strings.NewReader(jsonl))
+	var out []chart.Snapshot
+	for {
+		s, err := r.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+}
+
+func TestRunOnceWritesBothStoresAndExportReturnsIt(t *testing.T) {
+	e := newEnv(t, true, "")
+	code, _, stderr := invoke(t, "", "run", "--once", "--config", e.cfgPath)
+	if code != exitOK {
+		t.Fatalf("run --once exited %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "job messaging: 12 charts, 12 complete, 0 incomplete, 0 failed, 1200 entries") {
+		t.Fatalf("summary missing: %s", stderr)
+	}
+	code, stdout, stderr := invoke(t, "", "export", "--config", e.cfgPath)
+	if code != exitOK {
+		t.Fatalf("export exited %d: %s", code, stderr)
+	}
+	snaps := readSnapshots(t, stdout)
+	if len(snaps) != 12 {
+		t.Fatalf("export returned %d snapshots, want 12", len(snaps))
+	}
+	for _, s := range snaps {
+		want := e.apple.Ranking(s.Country, s.Chart, map[string]string{"all": "36", "6005": "6005"}[s.Category])
+		if !s.Complete || len(s.Entries) != 100 || s.Entries[42].AppID != want[42] || s.Time.Nanosecond() != 0 {
+			t.Fatalf("%s: complete=%v entries=%d", s.Key(), s.Complete, len(s.Entries))
+		}
+		for _, en := range s.Entries {
+			if en.AppID == "686449807" && en.Watch != "telegram" {
+				t.Fatalf("telegram not tagged as watched: %+v", en)
+			}
+		}
+	}
+	// The same facts in InfluxDB.
+	rows := e.influx.Query(t, e.db, `SELECT count("rank") FROM "app_rank"`).Values()
+	if fmt.Sprint(rows[0][1]) != "1200" {
+		t.Fatalf("InfluxDB holds %v app_rank points, want 1200", rows[0][1])
+	}
+	rows = e.influx.Query(t, e.db, `SELECT count("entries") FROM "chart_scrape" WHERE "complete" = true`).Values()
+	if fmt.Sprint(rows[0][1]) != "12" {
+		t.Fatalf("InfluxDB holds %v complete chart_scrape points, want 12", rows[0][1])
+	}
+	// history reads the embedded store.
+	code, stdout, _ = invoke(t, "", "history", "--config", e.cfgPath, "--app", snaps[0].Entries[0].AppID, "--country", snaps[0].Country, "--format", "csv", "--since", "1h")
+	if code != exitOK || !strings.Contains(stdout, ","+snaps[0].Entries[0].AppID+",1,true,100") {
+		t.Fatalf("history exited %d:\n%s", code, stdout)
+	}
+}
+
+func TestRunOncePartialFailureExits3(t *testing.T) {
+	e := newEnv(t, false, "")
+	for _, ep := range []string{fakestore.EPCharts, fakestore.EPRSS} {
+		e.apple.Fail(ep, func(r *http.Request) bool { return strings.Contains(r.URL.String(), "tr") }, fakestore.Fault{Status: 403})
+	}
+	code, _, stderr := invoke(t, "", "run", "--once", "--config", e.cfgPath)
+	if code != exitPartial {
+		t.Fatalf("exit %d, want 3: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "failed") || !strings.Contains(stderr, "appstore/tr/") {
+		t.Fatalf("stderr does not name the failed charts: %s", stderr)
+	}
+}
+
+func TestScrapePipedIsJSONL(t *testing.T) {
+	e := newEnv(t, false, "")
+	code, stdout, stderr := invoke(t, "", "scrape", "--config", e.cfgPath, "--country", "us,tr", "--category", "all,6005", "--depth", "10")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	snaps := readSnapshots(t, stdout)
+	if len(snaps) != 4 || snaps[0].Country != "us" || snaps[0].Category != "all" || len(snaps[0].Entries) != 10 {
+		t.Fatalf("scrape output: %d snapshots, first %s", len(snaps), snaps[0].Key())
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "data")); err == nil {
+		t.Fatal("scrape without --save created the data directory")
+	}
+	code, stdout, _ = invoke(t, "", "scrape", "--config", e.cfgPath, "--country", "tr", "--depth", "3", "--format", "table")
+	if code != exitOK || !strings.Contains(stdout, "appstore · TR (Türkiye) · top-free · all — 3 entries from charts, complete") {
+		t.Fatalf("table output:\n%s", stdout)
+	}
+}
+
+func TestUsageAndConfigErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("jobs:\n  - name: a\n    countries: [us]\n    chartz: [top-free]\n"), 0o644)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"config", "check", "--config", bad}, bad + `:4: jobs[0].chartz: unknown key (did you mean "charts"?)`},
+		{[]string{"run", "--config", bad}, "1 config error(s)"},
+		{[]string{"scrape", "--country", "xx"}, `--country "xx": not a country code appstore serves`},
+		{[]string{"history"}, "give exactly one of --app ID or --watch NAME"},
+		{[]string{"import"}, "--input is required"},
+		{[]string{"run", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"config", "check", "--config", filepath.Join(dir, "missing.yaml")}, "rankpulse config example"},
+	} {
+		code, _, stderr := invoke(t, "", tt.args...)
+		wantCode := exitUsage
+		if strings.HasSuffix(tt.args[len(tt.args)-1], "missing.yaml") {
+			wantCode = exitFailure
+		}
+		if code != wantCode || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, code, stderr, wantCode, tt.want)
+		}
+	}
+}
+
+func TestConfigCheckReportsMissingDatabase(t *testing.T) {
+	srv := influxtest.Shared(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir: %s\nsinks:\n  influxdb:\n    url: %s\n    bucket: nope_not_here\n", dir, srv.URL)), 0o644)
+	code, _, stderr := invoke(t, "", "config", "check", "--config", cfg)
+	if code != exitUsage || !strings.Contains(stderr, `database "nope_not_here" does not exist`) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	code, _, stderr = invoke(t, "", "run", "--once", "--config", cfg)
+	if code != exitUsage || !strings.Contains(stderr, `database "nope_not_here" does not exist`) {
+		t.Fatalf("run with a missing database: exit %d: %s", code, stderr)
+	}
+}
+
+func TestConfigExampleChecksClean(t *testing.T) {
+	code, stdout, _ := invoke(t, "", "config", "example")
+	if code != exitOK || !strings.Contains(stdout, "jobs:") {
+		t.Fatalf("config example: exit %d", code)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "example.yaml")
+	os.WriteFile(p, []byte(strings.Replace(stdout, "./rankpulse-data", filepath.Join(dir, "data"), 1)), 0o644)
+	code, out, stderr := invoke(t, "", "config", "check", "--config", p)
+	if code != exitOK || !strings.Contains(out, "valid") {
+		t.Fatalf("config check of the example: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+func TestImportReportsBrokenLinesAndKeepsTheRest(t *testing.T) {
+	e := newEnv(t, true, "")
+	lines := strings.Split(strings.TrimSpace(string(fixtures.Read(fixtures.History))), "\n")
+	lines[6] = lines[6][:len(lines[6])/2]                                // truncated
+	lines[9] = strings.Replace(lines[9], `"top-free"`, `"top-frees"`, 1) // unknown chart
+	input := strings.Join(lines, "\n") + "\n"
+	code, _, stderr := invoke(t, input, "import", "--config", e.cfgPath, "--input", "-")
+	if code != exitFailure {
+		t.Fatalf("exit %d, want 1: %s", code, stderr)
+	}
+	for _, want := range []string{"stdin:7: skipped: not a snapshot JSON object", `stdin:10: skipped: invalid snapshot: chart "top-frees" is not one of top-free, top-paid, top-grossing`, "imported 226 snapshots", "skipped 2 bad lines"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	code, stdout, _ := invoke(t, "", "export", "--config", e.cfgPath, "--since", "2026-02-01", "--until", "2026-04-01")
+	if code != exitOK {
+		t.Fatal(code)
+	}
+	if got := readSnapshots(t, stdout); len(got) != 226 {
+		t.Fatalf("export after import: %d snapshots, want 226", len(got))
+	}
+	rows := e.influx.Query(t, e.db, `SELECT count("entries") FROM "chart_scrape"`).Values()
+	if fmt.Sprint(rows[0][1]) != "226" {
+		t.Fatalf("InfluxDB chart_scrape points after import: %v, want 226", rows[0][1])
+	}
+}
+
+// buildBinary builds rankpulse for the tests that need a real process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rankpulse")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestDaemonServesHealthAndExitsCleanlyOnSIGTERM(t *testing.T) {
+	bin := buildBinary(t)
+	e := newEnv(t, false, "")
+	// A sweep every second, so SIGTERM lands while one may be in flight.
+	cfg, _ := os.ReadFile(e.cfgPath)
+	os.WriteFile(e.cfgPath, bytes.Replace(cfg, []byte("name: messaging\n"), []byte("name: messaging\n    schedule: \"@every 1s\"\n"), 1), 0o644)
+	e.apple.Latency = 30 * time.Millisecond
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + l.Addr().String()
+	l.Close()
+	cfg, _ = os.ReadFile(e.cfgPath)
+	os.WriteFile(e.cfgPath, bytes.Replace(cfg, []byte("listen: 127.0.0.1:0"), []byte("listen: "+addr[len("http://"):]), 1), 0o644)
+	cmd := exec.Command(bin, "run", "--config", e.cfgPath)
+	cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://127.0.0.1:1", "HTTP_PROXY=http://127.0.0.1:1", "NO_PROXY=127.0.0.1")
+	var log bytes.Buffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	up := false
+	for deadline := time.Now().Add(15 * time.Second); !up && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			up = resp.StatusCode == http.StatusOK
+		}
+	}
+	if !up {
+		t.Fatalf("daemon did not serve /healthz within 15s")
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/"} {
+		resp, err := http.Get(addr + path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %v %v", path, err, resp)
+		}
+		resp.Body.Close()
+	}
+	time.Sleep(2500 * time.Millisecond) // let sweeps run
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon exited with %v after SIGTERM:\n%s", err, log.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("daemon did not exit within 30s of SIGTERM")
+	}
+	code, stdout, _ := invoke(t, "", "export", "--config", e.cfgPath)
+	if code != exitOK || len(readSnapshots(t, stdout)) < 12 {
+		t.Fatalf("after the daemon ran, export found %d snapshots", len(readSnapshots(t, stdout)))
+	}
+}

@@ -1,0 +1,395 @@
+// Package daemon wires the configuration into a running rankpulse: the store
+// scrapers, the embedded store, the sinks, the scheduler and the HTTP
+// server. A sweep goes scraper → embedded store (snapshot by snapshot, as
+// they arrive) → sinks (the whole sweep as one batch).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/config"
+	"github.com/rankpulse/rankpulse/metrics"
+	"github.com/rankpulse/rankpulse/scheduler"
+	"github.com/rankpulse/rankpulse/scrapers"
+	"github.com/rankpulse/rankpulse/scrapers/appstore"
+	"github.com/rankpulse/rankpulse/sinks"
+	"github.com/rankpulse/rankpulse/sinks/influx"
+	"github.com/rankpulse/rankpulse/storage"
+)
+
+// Options are the daemon's non-config dependencies.
+type Options struct {
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	Version string
+}
+
+// Daemon is a configured rankpulse.
+type Daemon struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	m        *metrics.Metrics
+	version  string
+	db       *storage.DB
+	scrapers map[string]scrapers.Scraper
+	sinks    []sinks.Sink
+	watch    map[string]map[string]string
+	started  time.Time
+
+	mu        sync.Mutex
+	addr      string
+	last      map[string]Summary
+	lastPrune time.Time
+	sched     *scheduler.Scheduler
+}
+
+// NewScrapers builds one scraper per store from the config.
+func NewScrapers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (map[string]scrapers.Scraper, error) {
+	as := cfg.Stores.AppStore
+	a, err := appstore.New(appstore.Config{
+		ITunesURL:    as.Endpoints.ITunes,
+		MarketingURL: as.Endpoints.Marketing,
+		Sources:      as.Sources,
+		Fetch:        fetchConfig(as.Fetch),
+	}, log, m)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]scrapers.Scraper{chart.AppStore: a}, nil
+}
+
+func fetchConfig(f config.Fetch) scrapers.FetchConfig {
+	return scrapers.FetchConfig{Rate: f.Rate, Concurrency: f.Concurrency, Timeout: f.Timeout.D(), Retries: f.Retries, UserAgent: f.UserAgent}
+}
+
+// InfluxConfig returns the InfluxDB sink settings of cfg (nil when absent).
+func InfluxConfig(cfg *config.Config) *influx.Config {
+	in := cfg.Sinks.InfluxDB
+	if in == nil {
+		return nil
+	}
+	return &influx.Config{
+		URL: in.URL, Token: in.Token.Value(), Org: in.Org, Bucket: in.Bucket,
+		Timeout: in.Timeout.D(), BatchSize: in.BatchSize,
+		SpoolDir: filepath.Join(cfg.DataDir, "spool", "influxdb"), SpoolMaxBytes: in.SpoolMaxBytes,
+		Watch: cfg.WatchIndex(),
+	}
+}
+
+// New opens the embedded store and the sinks. A sink whose server is
+// unreachable is fine (it spools); one that answers but lacks its database
+// is an error.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	m := metrics.OrNew(opts.Metrics)
+	d := &Daemon{
+		cfg: cfg, log: log, m: m, version: opts.Version,
+		watch: cfg.WatchIndex(), last: map[string]Summary{}, started: time.Now(),
+	}
+	var err error
+	if d.scrapers, err = NewScrapers(cfg, log, m); err != nil {
+		return nil, err
+	}
+	if d.db, err = storage.Open(ctx, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if ic := InfluxConfig(cfg); ic != nil {
+		if err := influx.Check(ctx, *ic); err != nil {
+			if !errors.Is(err, influx.ErrUnreachable) {
+				d.db.Close()
+				return nil, fmt.Errorf("sinks.influxdb: %w", err)
+			}
+			log.Warn("influxdb is not answering; sweeps will be spooled until it does", "url", ic.URL, "error", err)
+		}
+		s, err := influx.New(*ic, log, m)
+		if err != nil {
+			d.db.Close()
+			return nil, err
+		}
+		d.sinks = append(d.sinks, s)
+	}
+	return d, nil
+}
+
+// DB returns the embedded store.
+func (d *Daemon) DB() *storage.DB { return d.db }
+
+// Close flushes nothing new: it stops the sinks (whatever they hold stays
+// spooled) and closes the store.
+func (d *Daemon) Close(ctx context.Context) error {
+	var errs []error
+	for _, s := range d.sinks {
+		errs = append(errs, s.Close(ctx))
+	}
+	errs = append(errs, d.db.Close())
+	return errors.Join(errs...)
+}
+
+// Summary describes one sweep.
+type Summary struct {
+	Job        string
+	Slot       time.Time
+	Started    time.Time
+	Duration   time.Duration
+	Charts     int // snapshots produced
+	Complete   int
+	Incomplete int // read in part
+	Failed     int // nothing read
+	Points     int // app_rank points (entries) in the sweep
+	StoreErrs  int // snapshots the embedded store could not take
+	Errors     []string
+}
+
+// AllFailed reports whether not a single chart could be read.
+func (s Summary) AllFailed() bool { return s.Charts > 0 && s.Failed == s.Charts }
+
+// OK reports whether every chart was read in full.
+func (s Summary) OK() bool { return s.Incomplete == 0 && s.Failed == 0 && s.StoreErrs == 0 }
+
+const maxExampleErrors = 3
+
+// Requests expands a job into per-store requests.
+func Requests(job config.Job) map[string][]scrapers.Request {
+	out := map[string][]scrapers.Request{}
+	for _, store := range job.Stores {
+		for _, k := range job.Keys(store) {
+			out[store] = append(out[store], scrapers.Request{Key: k, Depth: job.Depth})
+		}
+	}
+	return out
+}
+
+// Sweep runs one slot of a job: every store of the job at once, each at its
+// own rate. Snapshots are stored as they arrive; the whole sweep then goes to
+// the sinks as one batch. When ctx is cancelled the sweep starts no new
+// fetch, and what was fetched is still stored and sent. progress, when set,
+// sees each snapshot.
+func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, progress func(chart.Snapshot)) Summary {
+	slot = chart.SlotTime(slot)
+	sum := Summary{Job: job.Name, Slot: slot, Started: time.Now()}
+	wctx := context.WithoutCancel(ctx) // writes finish even while shutting down
+	var mu sync.Mutex
+	var batch []chart.Snapshot
+	var wg sync.WaitGroup
+	for store, reqs := range Requests(job) {
+		sc, ok := d.scrapers[store]
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			sc.Sweep(ctx, slot, reqs, func(s chart.Snapshot) {
+				d.annotate(&s)
+				err := d.db.SaveSnapshots(wctx, []chart.Snapshot{s})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					sum.StoreErrs++
+					d.log.Error("embedded store refused a snapshot; it still goes to the sinks", "chart", s.Key().String(), "error", err)
+				} else {
+					d.m.SnapshotsStored.Inc()
+				}
+				sum.count(&s)
+				batch = append(batch, s)
+				if progress != nil {
+					progress(s)
+				}
+			})
+		})
+	}
+	wg.Wait()
+	for _, s := range d.sinks {
+		if err := s.Write(wctx, sinks.Batch{Snapshots: batch}); err != nil {
+			d.log.Error("sink write failed", "sink", s.Name(), "job", job.Name, "error", err)
+		}
+	}
+	sum.Duration = time.Since(sum.Started)
+	d.finish(sum)
+	return sum
+}
+
+func (s *Summary) count(snap *chart.Snapshot) {
+	s.Charts++
+	s.Points += len(snap.Entries)
+	switch {
+	case snap.Complete:
+		s.Complete++
+		return
+	case len(snap.Entries) > 0:
+		s.Incomplete++
+	default:
+		s.Failed++
+	}
+	if len(s.Errors) < maxExampleErrors {
+		s.Errors = append(s.Errors, snap.Key().String()+": "+snap.Error)
+	}
+}
+
+func (d *Daemon) annotate(s *chart.Snapshot) {
+	ids := d.watch[s.Store]
+	for i := range s.Entries {
+		if w, ok := ids[s.Entries[i].AppID]; ok {
+			s.Entries[i].Watch = w
+		}
+	}
+}
+
+func (d *Daemon) finish(sum Summary) {
+	d.m.SweepDuration.WithLabelValues(sum.Job).Observe(sum.Duration.Seconds())
+	d.m.LastSweep.WithLabelValues(sum.Job).Set(float64(time.Now().Unix()))
+	d.m.LastSweepFails.WithLabelValues(sum.Job).Set(float64(sum.Incomplete + sum.Failed))
+	attrs := []any{"job", sum.Job, "slot", sum.Slot, "charts", sum.Charts, "complete", sum.Complete,
+		"incomplete", sum.Incomplete, "failed", sum.Failed, "entries", sum.Points, "duration", sum.Duration.Round(time.Millisecond)}
+	switch {
+	case sum.AllFailed():
+		d.log.Error("sweep failed: no chart could be read", append(attrs, "examples", sum.Errors)...)
+	case !sum.OK():
+		d.log.Warn("sweep done with failures", append(attrs, "examples", sum.Errors)...)
+	default:
+		d.log.Info("sweep done", attrs...)
+	}
+	d.mu.Lock()
+	d.last[sum.Job] = sum
+	prune := time.Since(d.lastPrune) > time.Hour
+	if prune {
+		d.lastPrune = time.Now()
+	}
+	d.mu.Unlock()
+	if prune {
+		d.prune()
+	}
+}
+
+func (d *Daemon) prune() {
+	before := time.Now().Add(-d.cfg.Retention.D())
+	n, err := d.db.Prune(context.Background(), before)
+	if err != nil {
+		d.log.Error("pruning the embedded store failed", "error", err)
+		return
+	}
+	if n > 0 {
+		d.log.Info("pruned old snapshots", "snapshots", n, "before", before.Format(time.RFC3339))
+	}
+}
+
+// LastSweeps returns the last summary of each job that has run.
+func (d *Daemon) LastSweeps() []Summary {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Summary, 0, len(d.last))
+	for _, s := range d.last {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Job < out[j].Job })
+	return out
+}
+
+// flushTimeout bounds how long --once and shutdown wait for sinks.
+const flushTimeout = 60 * time.Second
+
+// Once runs every job's sweep now (slot: the start of the run, whole
+// seconds), waits for the sinks to take what was written, and returns the
+// summaries.
+func (d *Daemon) Once(ctx context.Context) []Summary {
+	slot := chart.SlotTime(time.Now())
+	var mu sync.Mutex
+	var out []Summary
+	var wg sync.WaitGroup
+	for _, job := range d.cfg.Jobs {
+		wg.Go(func() {
+			s := d.Sweep(ctx, job, slot, nil)
+			mu.Lock()
+			out = append(out, s)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	d.flush(context.WithoutCancel(ctx))
+	sort.Slice(out, func(i, j int) bool { return out[i].Job < out[j].Job })
+	return out
+}
+
+func (d *Daemon) flush(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	for _, s := range d.sinks {
+		if err := s.Flush(ctx); err != nil {
+			d.log.Warn("sink not flushed; what it holds stays spooled for the next start", "sink", s.Name(), "error", err)
+		}
+	}
+}
+
+// shutdownTimeout bounds a graceful stop: sweeps finish their in-flight
+// requests (each bounded by the store timeout) and their writes.
+const shutdownTimeout = 90 * time.Second
+
+// Run schedules every job and serves HTTP until ctx is cancelled, then stops
+// taking new work, lets in-flight fetches and writes finish, and returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	srv, err := d.listen()
+	if err != nil {
+		return err
+	}
+	d.prune()
+	sched := scheduler.New(d.log)
+	for _, job := range d.cfg.Jobs {
+		if err := sched.Add(scheduler.Job{Name: job.Name, Spec: job.Schedule, Run: func(ctx context.Context, slot time.Time) {
+			d.Sweep(ctx, job, slot, nil)
+		}}); err != nil {
+			srv.close()
+			return err
+		}
+	}
+	d.mu.Lock()
+	d.sched = sched
+	d.mu.Unlock()
+	sched.Start()
+	for _, job := range d.cfg.Jobs {
+		reqs := Requests(job)
+		n := 0
+		for _, r := range reqs {
+			n += len(r)
+		}
+		d.log.Info("job scheduled", "job", job.Name, "schedule", job.Schedule, "charts", n, "next", sched.Next(job.Name))
+	}
+	<-ctx.Done()
+	d.log.Info("shutting down: finishing in-flight fetches and writes")
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err = sched.Stop(stopCtx)
+	if err != nil {
+		d.log.Error("shutdown deadline reached with sweeps still running", "error", err)
+	}
+	srv.close()
+	return nil
+}
+
+// Import stores snapshots read from a file in the embedded store and sends
+// them to the sinks as one batch.
+func (d *Daemon) Import(ctx context.Context, snaps []chart.Snapshot) error {
+	for i := range snaps {
+		d.annotate(&snaps[i])
+	}
+	if err := d.db.SaveSnapshots(ctx, snaps); err != nil {
+		return err
+	}
+	for _, s := range d.sinks {
+		if err := s.Write(ctx, sinks.Batch{Snapshots: snaps}); err != nil {
+			return fmt.Errorf("%s: %w", s.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Flush waits, up to a minute, for the sinks to deliver what they hold.
+func (d *Daemon) Flush(ctx context.Context) { d.flush(context.WithoutCancel(ctx)) }

@@ -1,0 +1,131 @@
+// Command testrun is the full test suite (`make test`, which CI runs through
+// .ci/run). On a fresh machine it installs what it needs:
+//
+//  1. influxd 1.8.10 (`go install`, into .cache/bin; about two minutes the
+//     first time, cached after), started on a free loopback port with a
+//     temporary directory and Flux enabled, and stopped at the end;
+//  2. gofmt and go vet over the tree;
+//  3. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1, so
+//     integration tests fail rather than skip without InfluxDB;
+//  4. each fuzz target for a few seconds.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rankpulse/rankpulse/internal/influxtest"
+)
+
+const influxdModule = "github.com/influxdata/influxdb/cmd/influxd@v1.8.10"
+
+// fuzzTargets are run for -fuzztime each.
+var fuzzTargets = []struct{ pkg, name string }{
+	{"./scrapers/appstore", "FuzzParseRSS"},
+	{"./scrapers/appstore", "FuzzParseCharts"},
+}
+
+func main() {
+	fuzzTime := flag.Duration("fuzztime", 5*time.Second, "time per fuzz target (0 skips fuzzing)")
+	run := flag.String("run", "", "only run tests matching this regexp")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(testAll(ctx, *fuzzTime, *run, flag.Args()))
+}
+
+func testAll(ctx context.Context, fuzzTime time.Duration, run string, pkgs []string) int {
+	start := time.Now()
+	step := func(name string, args ...string) bool {
+		fmt.Fprintf(os.Stderr, "==> %s\n", strings.Join(append([]string{name}, args...), " "))
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: %s: %v\n", name, err)
+			return false
+		}
+		return true
+	}
+
+	out, err := exec.Command("gofmt", "-l", ".").Output()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: gofmt would change:\n%s%v\n", out, err)
+		return 1
+	}
+	if !step("go", "vet", "./...") {
+		return 1
+	}
+
+	bin, err := influxd(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "rankpulse-influxd-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	srv, err := influxtest.StartServer(bin, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: start influxd:", err)
+		return 1
+	}
+	defer srv.Stop()
+	fmt.Fprintf(os.Stderr, "==> influxd 1.8.10 at %s (data in %s)\n", srv.URL, dir)
+	os.Setenv("RANKPULSE_INFLUX_URL", srv.URL)
+	os.Setenv("RANKPULSE_INFLUXD", bin)
+	os.Setenv("RANKPULSE_REQUIRE_INFLUX", "1")
+
+	args := []string{"test", "-race", "-count=1", "-timeout=15m"}
+	if run != "" {
+		args = append(args, "-run", run)
+	}
+	if len(pkgs) == 0 {
+		pkgs = []string{"./..."}
+	}
+	ok := step("go", append(args, pkgs...)...)
+	if ok && fuzzTime > 0 && run == "" {
+		for _, f := range fuzzTargets {
+			ok = step("go", "test", "-run=^$", "-fuzz=^"+f.name+"$", "-fuzztime="+fuzzTime.String(), f.pkg) && ok
+		}
+	}
+	fmt.Fprintf(os.Stderr, "==> done in %s\n", time.Since(start).Round(time.Second))
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+// influxd returns the influxd binary, installing it into .cache/bin first
+// when needed.
+func influxd(ctx context.Context) (string, error) {
+	if p := os.Getenv("RANKPULSE_INFLUXD"); p != "" {
+		return p, nil
+	}
+	dir, err := filepath.Abs(filepath.Join(".cache", "bin"))
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "influxd")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	fmt.Fprintf(os.Stderr, "==> go install %s (first run only, about 2 minutes)\n", influxdModule)
+	cmd := exec.CommandContext(ctx, "go", "install", influxdModule)
+	cmd.Env = append(os.Environ(), "GOBIN="+dir)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("install influxd: %w", err)
+	}
+	return bin, nil
+}
