@@ -20,6 +20,7 @@ import (
 	"github.com/rankpulse/rankpulse/scheduler"
 	"github.com/rankpulse/rankpulse/scrapers"
 	"github.com/rankpulse/rankpulse/scrapers/appstore"
+	"github.com/rankpulse/rankpulse/scrapers/googleplay"
 	"github.com/rankpulse/rankpulse/sinks"
 	"github.com/rankpulse/rankpulse/sinks/influx"
 	"github.com/rankpulse/rankpulse/storage"
@@ -63,7 +64,14 @@ func NewScrapers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (map[
 	if err != nil {
 		return nil, err
 	}
-	return map[string]scrapers.Scraper{chart.AppStore: a}, nil
+	gp := cfg.Stores.GooglePlay
+	g := googleplay.New(googleplay.Config{
+		PlayURL:        gp.Endpoints.Play,
+		Language:       gp.Language,
+		BlockedBackoff: gp.BlockedBackoff.D(),
+		Fetch:          fetchConfig(gp.Fetch),
+	}, log, m)
+	return map[string]scrapers.Scraper{chart.AppStore: a, chart.GooglePlay: g}, nil
 }
 
 func fetchConfig(f config.Fetch) scrapers.FetchConfig {

@@ -36,6 +36,7 @@ type testEnv struct {
 	dir     string
 	cfgPath string
 	apple   *fakestore.Apple
+	play    *fakestore.Play
 	influx  *influxtest.Server
 	db      string
 }
@@ -44,8 +45,8 @@ type testEnv struct {
 // at a fresh database of the real InfluxDB).
 func newEnv(t *testing.T, withInflux bool, extra string) *testEnv {
 	t.Helper()
-	e := &testEnv{dir: t.TempDir(), apple: fakestore.NewApple(400)}
-	srv := httptest.NewServer(e.apple)
+	e := &testEnv{dir: t.TempDir(), apple: fakestore.NewApple(400), play: fakestore.NewPlay(400)}
+	srv := httptest.NewServer(fakestore.Stores(e.apple, e.play))
 	t.Cleanup(srv.Close)
 	sink := ""
 	if withInflux {
@@ -60,6 +61,9 @@ stores:
   appstore:
     endpoints: {itunes: %s, marketing: %s}
     rate: 50
+  googleplay:
+    endpoints: {play: %s}
+    rate: 50
 jobs:
   - name: messaging
     stores: [appstore]
@@ -67,7 +71,7 @@ jobs:
     charts: [top-free, top-paid]
     categories: {appstore: [all, "6005"]}
     depth: 100
-%s%s`, filepath.Join(e.dir, "data"), srv.URL, srv.URL, sink, extra)
+%s%s`, filepath.Join(e.dir, "data"), srv.URL, srv.URL, srv.URL, sink, extra)
 	e.cfgPath = filepath.Join(e.dir, "rankpulse.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -322,5 +326,42 @@ func TestDaemonServesHealthAndExitsCleanlyOnSIGTERM(t *testing.T) {
 	code, stdout, _ := invoke(t, "", "export", "--config", e.cfgPath)
 	if code != exitOK || len(readSnapshots(t, stdout)) < 12 {
 		t.Fatalf("after the daemon ran, export found %d snapshots", len(readSnapshots(t, stdout)))
+	}
+}
+
+func TestRunOnceSweepsBothStores(t *testing.T) {
+	e := newEnv(t, true, "")
+	cfg, _ := os.ReadFile(e.cfgPath)
+	cfg = bytes.Replace(cfg, []byte("    stores: [appstore]\n"), []byte("    stores: [appstore, googleplay]\n"), 1)
+	cfg = bytes.Replace(cfg, []byte(`categories: {appstore: [all, "6005"]}`), []byte(`categories: {appstore: [all, "6005"], googleplay: [all, COMMUNICATION]}`), 1)
+	os.WriteFile(e.cfgPath, cfg, 0o644)
+	e.play.SetChart("tr", "topselling_free", "COMMUNICATION", []string{"com.turkcell.bip", "com.whatsapp", "org.telegram.messenger"})
+	code, _, stderr := invoke(t, "", "run", "--once", "--config", e.cfgPath)
+	if code != exitPartial { // the 3-app TR chart is short of its depth
+		t.Fatalf("exit %d, want 3 for the short chart: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "job messaging: 24 charts, 23 complete, 1 incomplete, 0 failed") {
+		t.Fatalf("summary: %s", stderr)
+	}
+	_, stdout, _ := invoke(t, "", "export", "--config", e.cfgPath)
+	stores := map[string]int{}
+	for _, s := range readSnapshots(t, stdout) {
+		stores[s.Store]++
+		if s.Store == "googleplay" && s.Country == "tr" && s.Chart == "top-free" && s.Category == "COMMUNICATION" {
+			if s.Complete || len(s.Entries) != 3 || s.Entries[0].Watch != "bip" || s.Entries[2].Watch != "telegram" || s.Error != "short chart: 3 of 100 entries" {
+				t.Fatalf("TR communication: %+v", s)
+			}
+		}
+	}
+	if stores["appstore"] != 12 || stores["googleplay"] != 12 {
+		t.Fatalf("stored snapshots per store: %v", stores)
+	}
+	rows := e.influx.Query(t, e.db, `SELECT count("rank") FROM "app_rank" WHERE "store" = 'googleplay' AND "watch" = 'bip'`).Values()
+	if len(rows) == 0 || fmt.Sprint(rows[0][1]) == "0" {
+		t.Fatalf("no googleplay points tagged watch=bip in InfluxDB: %v", rows)
+	}
+	rows = e.influx.Query(t, e.db, `SELECT count("entries") FROM "chart_scrape" WHERE "store" = 'googleplay' AND "source" = 'play'`).Values()
+	if fmt.Sprint(rows[0][1]) != "12" {
+		t.Fatalf("googleplay chart_scrape points: %v", rows)
 	}
 }

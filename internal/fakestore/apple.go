@@ -51,6 +51,8 @@ type Fault struct {
 	Truncate    bool   // send only the first half of the normal body
 	Hang        time.Duration
 	Location    string // redirect target
+	// Transform rewrites the normal body (format drift, broken framing).
+	Transform func([]byte) []byte
 	// Times is how many requests the fault answers (0: all of them).
 	Times int
 }
@@ -174,6 +176,9 @@ func (b *base) serve(w http.ResponseWriter, r *http.Request, endpoint, contentTy
 		}
 		if f.ContentType != "" {
 			contentType = f.ContentType
+		}
+		if f.Transform != nil {
+			body = f.Transform(body)
 		}
 		if f.Truncate {
 			body = body[:len(body)/2]

@@ -4,7 +4,8 @@
 //
 //	go run ./internal/cmd/fakestores -addr 127.0.0.1:8999 -latency 50ms
 //
-// then point stores.*.endpoints at http://127.0.0.1:8999.
+// then point stores.appstore.endpoints.itunes and .marketing and
+// stores.googleplay.endpoints.play at http://127.0.0.1:8999.
 package main
 
 import (
@@ -29,7 +30,9 @@ func main() {
 	defer stop()
 	apple := fakestore.NewApple(*pool)
 	apple.Latency = *latency
-	srv := &http.Server{Addr: *addr, Handler: apple, ReadHeaderTimeout: 5 * time.Second}
+	play := fakestore.NewPlay(*pool)
+	play.Latency = *latency
+	srv := &http.Server{Addr: *addr, Handler: fakestore.Stores(apple, play), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Shutdown(context.Background())

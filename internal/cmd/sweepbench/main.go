@@ -1,7 +1,7 @@
 // Command sweepbench measures a full sweep of the real rankpulse binary
 // against a local fake of the store endpoints with added latency:
 //
-//	go run ./internal/cmd/sweepbench [-store appstore] [-rate 4] [-latency 50ms] [-influx http://127.0.0.1:8086]
+//	go run ./internal/cmd/sweepbench [-store appstore|googleplay] [-rate R] [-latency 50ms] [-influx URL]
 //
 // It runs `rankpulse run --once` as a child process over every storefront ×
 // three charts × two categories and reports the wall time against its floor
@@ -28,20 +28,39 @@ import (
 )
 
 func main() {
-	rate := flag.Float64("rate", 4, "store rate (requests per second)")
-	concurrency := flag.Int("concurrency", 4, "store concurrency")
+	store := flag.String("store", "appstore", "appstore or googleplay")
+	rate := flag.Float64("rate", 0, "store rate (requests per second; default: the store's default, 4 or 1)")
+	concurrency := flag.Int("concurrency", 0, "store concurrency (default: the store's default, 4 or 2)")
 	latency := flag.Duration("latency", 50*time.Millisecond, "fake store latency")
 	countries := flag.String("countries", "all", "countries of the job")
-	categories := flag.String("categories", `all, "6005"`, "App Store categories of the job")
+	categories := flag.String("categories", "", `categories of the job (default: all, "6005" / all, COMMUNICATION)`)
 	influxURL := flag.String("influx", os.Getenv("RANKPULSE_INFLUX_URL"), "InfluxDB URL (empty: start one if influxd is installed, else none)")
 	flag.Parse()
-	if err := bench(*rate, *concurrency, *latency, *countries, *categories, *influxURL); err != nil {
+	def := map[string]struct {
+		rate        float64
+		concurrency int
+		categories  string
+	}{"appstore": {4, 4, `all, "6005"`}, "googleplay": {1, 2, "all, COMMUNICATION"}}[*store]
+	if def.rate == 0 {
+		fmt.Fprintln(os.Stderr, "sweepbench: -store must be appstore or googleplay")
+		os.Exit(2)
+	}
+	if *rate == 0 {
+		*rate = def.rate
+	}
+	if *concurrency == 0 {
+		*concurrency = def.concurrency
+	}
+	if *categories == "" {
+		*categories = def.categories
+	}
+	if err := bench(*store, *rate, *concurrency, *latency, *countries, *categories, *influxURL); err != nil {
 		fmt.Fprintln(os.Stderr, "sweepbench:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(rate float64, concurrency int, latency time.Duration, countries, categories, influxURL string) error {
+func bench(store string, rate float64, concurrency int, latency time.Duration, countries, categories, influxURL string) error {
 	dir, err := os.MkdirTemp("", "sweepbench-")
 	if err != nil {
 		return err
@@ -69,26 +88,30 @@ func bench(rate float64, concurrency int, latency time.Duration, countries, cate
 
 	apple := fakestore.NewApple(2000)
 	apple.Latency = latency
-	srv := httptest.NewServer(apple)
+	play := fakestore.NewPlay(2000)
+	play.Latency = latency
+	srv := httptest.NewServer(fakestore.Stores(apple, play))
 	defer srv.Close()
 
 	cfgPath := filepath.Join(dir, "rankpulse.yaml")
+	pacing := map[string]string{"appstore": "", "googleplay": ""}
+	pacing[store] = fmt.Sprintf("\n    rate: %g\n    concurrency: %d", rate, concurrency)
 	cfg := fmt.Sprintf(`data_dir: %s
 listen: ""
 log: {level: warn}
 stores:
   appstore:
-    endpoints: {itunes: %s, marketing: %s}
-    rate: %g
-    concurrency: %d
+    endpoints: {itunes: %[2]s, marketing: %[2]s}%[3]s
+  googleplay:
+    endpoints: {play: %[2]s}%[4]s
 jobs:
   - name: bench
-    stores: [appstore]
-    countries: [%s]
+    stores: [%[5]s]
+    countries: [%[6]s]
     charts: [top-free, top-paid, top-grossing]
-    categories: {appstore: [%s]}
+    categories: {%[5]s: [%[7]s]}
     depth: 200
-%s`, filepath.Join(dir, "data"), srv.URL, srv.URL, rate, concurrency, countries, categories, sink)
+%[8]s`, filepath.Join(dir, "data"), srv.URL, pacing["appstore"], pacing["googleplay"], store, countries, categories, sink)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -97,7 +120,7 @@ jobs:
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/rankpulse").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	fmt.Printf("sweep: appstore, countries [%s] × 3 charts × [%s], depth 200, rate %g/s, concurrency %d, fake latency %s\n", countries, categories, rate, concurrency, latency)
+	fmt.Printf("sweep: %s, countries [%s] × 3 charts × [%s], depth 200, rate %g/s, concurrency %d, fake latency %s\n", store, countries, categories, rate, concurrency, latency)
 	cmd := exec.Command(bin, "run", "--once", "--config", cfgPath)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -111,13 +134,14 @@ jobs:
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 
-	hits := apple.Hits()
+	hits := append(apple.Hits(), play.Hits()...)
+	maxPerSecond := max(apple.MaxPerSecond(), play.MaxPerSecond())
 	byEP := map[string]int{}
 	for _, h := range hits {
 		byEP[h.Endpoint]++
 	}
 	floor := time.Duration(float64(len(hits)-1) / rate * float64(time.Second))
-	fmt.Printf("requests:        %d (%v), max %d in any second\n", len(hits), byEP, apple.MaxPerSecond())
+	fmt.Printf("requests:        %d (%v), max %d in any second\n", len(hits), byEP, maxPerSecond)
 	fmt.Printf("wall time:       %s\n", wall.Round(time.Millisecond))
 	fmt.Printf("floor:           %s (requests ÷ rate)  → wall/floor = %.3f\n", floor.Round(time.Millisecond), wall.Seconds()/floor.Seconds())
 	fmt.Printf("cpu:             %.2f s (user+sys)\n", cpu.Seconds())
