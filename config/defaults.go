@@ -75,9 +75,30 @@ func Default() *Config {
 		},
 		Jobs:   []Job{job},
 		Watch:  append([]Watch(nil), DefaultWatch...),
-		Alerts: Alerts{WatchOnly: true},
+		Alerts: DefaultAlerts(),
 	}
 }
 
 // DefaultUserAgent identifies rankpulse to the stores.
 const DefaultUserAgent = "Mozilla/5.0 (compatible; rankpulse/1; +https://github.com/rankpulse/rankpulse)"
+
+// DefaultAlerts are the alert engine's defaults, chosen on the scenario
+// evaluation in internal/scenario and the real history in internal/fixtures
+// (see README "Alerts").
+func DefaultAlerts() Alerts {
+	return Alerts{
+		WatchOnly:    true,
+		Lookback:     Duration(7 * 24 * time.Hour),
+		Baseline:     24,
+		MinHistory:   3,
+		MinSpan:      Duration(20 * time.Hour),
+		Cooldown:     Duration(24 * time.Hour),
+		Escalation:   2,
+		Surge:        MoveRule{MinRatio: 3, MinZ: 4, MaxRank: 100},
+		Drop:         MoveRule{MinRatio: 4, MinZ: 4, MaxRank: 50},
+		Entered:      EnteredRule{Top: 10},
+		Exited:       AbsenceRule{Top: 25, Confirmations: 2},
+		Removed:      RemovedRule{Top: 50, MinCharts: 2, Confirmations: 2},
+		MultiCountry: MultiCountry{MinCountries: 3, Window: Duration(48 * time.Hour)},
+	}
+}

@@ -155,8 +155,68 @@ func (w Watch) ID(store string) string {
 // Alerts configures the alert engine and its webhooks.
 type Alerts struct {
 	// WatchOnly limits alerts to watched apps.
-	WatchOnly bool      `yaml:"watch_only"`
-	Webhooks  []Webhook `yaml:"webhooks"`
+	WatchOnly bool `yaml:"watch_only"`
+	// Lookback is how far back the engine looks for an app's recent
+	// behaviour (and how much history it rebuilds after a restart).
+	Lookback Duration `yaml:"lookback"`
+	// Baseline is how many recent known snapshots of an app form its
+	// baseline; MinHistory how many it needs before surge/drop can fire.
+	Baseline   int `yaml:"baseline"`
+	MinHistory int `yaml:"min_history"`
+	// MinSpan is how much time a baseline must cover (a day of hourly
+	// snapshots sees an app's daily cycle).
+	MinSpan Duration `yaml:"min_span"`
+	// Cooldown: after an alert, the same series alerts again only for a
+	// bigger move (Escalation times the rank change) until Cooldown passes.
+	Cooldown   Duration `yaml:"cooldown"`
+	Escalation float64  `yaml:"escalation"`
+
+	Surge        MoveRule     `yaml:"surge"`
+	Drop         MoveRule     `yaml:"drop"`
+	Entered      EnteredRule  `yaml:"entered"`
+	Exited       AbsenceRule  `yaml:"exited"`
+	Removed      RemovedRule  `yaml:"removed"`
+	MultiCountry MultiCountry `yaml:"multi_country"`
+
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// MoveRule is when a rank move is sudden: large against the app's own
+// recent behaviour (MinZ robust standard deviations of its log-rank) and in
+// absolute terms (the rank changes by at least MinRatio times), landing
+// within the top MaxRank (surge) or leaving it (drop).
+type MoveRule struct {
+	MinRatio float64 `yaml:"min_ratio"`
+	MinZ     float64 `yaml:"min_z"`
+	MaxRank  int     `yaml:"max_rank"`
+}
+
+// EnteredRule: an app that was below the chart appears at Top or better.
+type EnteredRule struct {
+	Top int `yaml:"top"`
+}
+
+// AbsenceRule: an app that was at Top or better is absent from
+// Confirmations consecutive complete snapshots.
+type AbsenceRule struct {
+	Top           int `yaml:"top"`
+	Confirmations int `yaml:"confirmations"`
+}
+
+// RemovedRule: an app at Top or better in at least MinCharts charts of a
+// country is absent from all of them (every chart of the country read in
+// full) for Confirmations slots in a row, while listed in another country.
+type RemovedRule struct {
+	Top           int `yaml:"top"`
+	MinCharts     int `yaml:"min_charts"`
+	Confirmations int `yaml:"confirmations"`
+}
+
+// MultiCountry folds surges and entries of one app in MinCountries or more
+// countries of a store within Window into one alert, updated as more join.
+type MultiCountry struct {
+	MinCountries int      `yaml:"min_countries"`
+	Window       Duration `yaml:"window"`
 }
 
 // Webhook is one alert receiver.

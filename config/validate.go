@@ -263,6 +263,63 @@ func (c *Config) validateWatch(v *validator) {
 }
 
 func (c *Config) validateAlerts(v *validator) {
+	a := c.Alerts
+	if a.Lookback.D() < time.Hour {
+		v.add("alerts.lookback", "must be at least 1h (got %s)", a.Lookback)
+	}
+	if a.Baseline < 2 || a.Baseline > 1000 {
+		v.add("alerts.baseline", "must be between 2 and 1000 snapshots (got %d)", a.Baseline)
+	}
+	if a.MinHistory < 1 || a.MinHistory > a.Baseline {
+		v.add("alerts.min_history", "must be between 1 and alerts.baseline (%d) (got %d)", a.Baseline, a.MinHistory)
+	}
+	if a.Cooldown.D() < 0 {
+		v.add("alerts.cooldown", "must not be negative (got %s)", a.Cooldown)
+	}
+	if a.Escalation <= 1 {
+		v.add("alerts.escalation", "must be greater than 1 (got %g)", a.Escalation)
+	}
+	for _, nr := range []struct {
+		name string
+		r    MoveRule
+	}{{"surge", a.Surge}, {"drop", a.Drop}} {
+		name, r := nr.name, nr.r
+		if r.MinRatio <= 1 {
+			v.add("alerts."+name+".min_ratio", "must be greater than 1 (got %g)", r.MinRatio)
+		}
+		if r.MinZ < 0 {
+			v.add("alerts."+name+".min_z", "must not be negative (got %g)", r.MinZ)
+		}
+		if r.MaxRank < 1 {
+			v.add("alerts."+name+".max_rank", "must be at least 1 (got %d)", r.MaxRank)
+		}
+	}
+	if a.Entered.Top < 1 {
+		v.add("alerts.entered.top", "must be at least 1 (got %d)", a.Entered.Top)
+	}
+	for _, nr := range []struct {
+		name               string
+		top, confirmations int
+	}{{"exited", a.Exited.Top, a.Exited.Confirmations}, {"removed", a.Removed.Top, a.Removed.Confirmations}} {
+		if nr.top < 1 {
+			v.add("alerts."+nr.name+".top", "must be at least 1 (got %d)", nr.top)
+		}
+		if nr.confirmations < 1 {
+			v.add("alerts."+nr.name+".confirmations", "must be at least 1 (got %d)", nr.confirmations)
+		}
+	}
+	if a.Removed.MinCharts < 1 {
+		v.add("alerts.removed.min_charts", "must be at least 1 (got %d)", a.Removed.MinCharts)
+	}
+	if a.MinSpan.D() < 0 {
+		v.add("alerts.min_span", "must not be negative (got %s)", a.MinSpan)
+	}
+	if a.MultiCountry.MinCountries < 2 {
+		v.add("alerts.multi_country.min_countries", "must be at least 2 (got %d)", a.MultiCountry.MinCountries)
+	}
+	if a.MultiCountry.Window.D() <= 0 {
+		v.add("alerts.multi_country.window", "must be positive (got %s)", a.MultiCountry.Window)
+	}
 	names := map[string]int{}
 	for i, w := range c.Alerts.Webhooks {
 		p := fmt.Sprintf("alerts.webhooks[%d]", i)

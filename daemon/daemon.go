@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rankpulse/rankpulse/alerts"
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/config"
 	"github.com/rankpulse/rankpulse/metrics"
@@ -44,6 +45,10 @@ type Daemon struct {
 	sinks    []sinks.Sink
 	watch    map[string]map[string]string
 	started  time.Time
+
+	// emu serialises the alert engine, which sweeps of several jobs share.
+	emu    sync.Mutex
+	engine *alerts.Engine
 
 	mu        sync.Mutex
 	addr      string
@@ -104,6 +109,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	d := &Daemon{
 		cfg: cfg, log: log, m: m, version: opts.Version,
 		watch: cfg.WatchIndex(), last: map[string]Summary{}, started: time.Now(),
+		engine: alerts.New(cfg.Alerts, cfg.WatchIndex()),
 	}
 	var err error
 	if d.scrapers, err = NewScrapers(cfg, log, m); err != nil {
@@ -126,6 +132,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 			return nil, err
 		}
 		d.sinks = append(d.sinks, s)
+	}
+	if err := d.rebuildAlerts(ctx); err != nil {
+		d.Close(ctx)
+		return nil, err
 	}
 	return d, nil
 }
@@ -156,6 +166,7 @@ type Summary struct {
 	Failed     int // nothing read
 	Points     int // app_rank points (entries) in the sweep
 	StoreErrs  int // snapshots the embedded store could not take
+	Alerts     int // alerts raised
 	Errors     []string
 }
 
@@ -216,11 +227,12 @@ func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, prog
 		})
 	}
 	wg.Wait()
-	for _, s := range d.sinks {
-		if err := s.Write(wctx, sinks.Batch{Snapshots: batch}); err != nil {
-			d.log.Error("sink write failed", "sink", s.Name(), "job", job.Name, "error", err)
-		}
+	raised, err := d.evaluate(wctx, slot, batch)
+	if err != nil {
+		d.log.Error("alert evaluation not recorded; it is retried at the next start", "job", job.Name, "slot", slot, "error", err)
 	}
+	sum.Alerts = len(raised)
+	d.writeSinks(wctx, sinks.Batch{Snapshots: batch, Alerts: raised})
 	sum.Duration = time.Since(sum.Started)
 	d.finish(sum)
 	return sum
@@ -257,7 +269,7 @@ func (d *Daemon) finish(sum Summary) {
 	d.m.LastSweep.WithLabelValues(sum.Job).Set(float64(time.Now().Unix()))
 	d.m.LastSweepFails.WithLabelValues(sum.Job).Set(float64(sum.Incomplete + sum.Failed))
 	attrs := []any{"job", sum.Job, "slot", sum.Slot, "charts", sum.Charts, "complete", sum.Complete,
-		"incomplete", sum.Incomplete, "failed", sum.Failed, "entries", sum.Points, "duration", sum.Duration.Round(time.Millisecond)}
+		"incomplete", sum.Incomplete, "failed", sum.Failed, "entries", sum.Points, "alerts", sum.Alerts, "duration", sum.Duration.Round(time.Millisecond)}
 	switch {
 	case sum.AllFailed():
 		d.log.Error("sweep failed: no chart could be read", append(attrs, "examples", sum.Errors)...)
@@ -383,12 +395,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // Import stores snapshots read from a file in the embedded store and sends
-// them to the sinks as one batch.
+// them to the sinks as one batch. Imported history is marked evaluated: it
+// raises no alerts (backtest replays history through the engine).
 func (d *Daemon) Import(ctx context.Context, snaps []chart.Snapshot) error {
 	for i := range snaps {
 		d.annotate(&snaps[i])
 	}
-	if err := d.db.SaveSnapshots(ctx, snaps); err != nil {
+	if err := d.db.SaveImported(ctx, snaps); err != nil {
 		return err
 	}
 	for _, s := range d.sinks {
@@ -401,3 +414,100 @@ func (d *Daemon) Import(ctx context.Context, snaps []chart.Snapshot) error {
 
 // Flush waits, up to a minute, for the sinks to deliver what they hold.
 func (d *Daemon) Flush(ctx context.Context) { d.flush(context.WithoutCancel(ctx)) }
+
+func (d *Daemon) writeSinks(ctx context.Context, b sinks.Batch) {
+	if len(b.Snapshots) == 0 && len(b.Alerts) == 0 {
+		return
+	}
+	for _, s := range d.sinks {
+		if err := s.Write(ctx, b); err != nil {
+			d.log.Error("sink write failed", "sink", s.Name(), "error", err)
+		}
+	}
+}
+
+// evaluate runs the alert engine over a slot's snapshots and, in one
+// transaction, stores the alerts it raised (an alert already stored, from an
+// evaluation replayed after a restart, is not raised again) and marks the
+// snapshots evaluated. It returns the new alerts.
+func (d *Daemon) evaluate(ctx context.Context, slot time.Time, snaps []chart.Snapshot) ([]chart.Alert, error) {
+	if len(snaps) == 0 {
+		return nil, nil
+	}
+	d.emu.Lock()
+	defer d.emu.Unlock()
+	found := d.engine.Evaluate(slot, snaps)
+	var raised []chart.Alert
+	keys := make([]chart.Key, len(snaps))
+	for i := range snaps {
+		keys[i] = snaps[i].Key()
+	}
+	err := d.db.WithTx(ctx, func(tx *storage.Tx) error {
+		raised = raised[:0]
+		for i := range found {
+			isNew, err := tx.SaveAlert(ctx, &found[i])
+			if err != nil {
+				return err
+			}
+			if isNew {
+				raised = append(raised, found[i])
+			}
+		}
+		return tx.MarkEvaluated(ctx, slot, keys)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range raised {
+		d.m.Alerts.WithLabelValues(a.Kind, a.Severity).Inc()
+		level := slog.LevelWarn
+		if a.Severity == chart.SeverityCritical {
+			level = slog.LevelError
+		}
+		d.log.Log(ctx, level, "alert: "+a.Summary, "kind", a.Kind, "id", a.ID, "store", a.Store, "country", a.CountryCode(), "app_id", a.AppID, "watch", a.WatchName())
+	}
+	return raised, nil
+}
+
+// rebuildAlerts restores the alert engine's look-back after a start: it
+// replays the stored slots of the engine's horizon in time order — silently
+// for slots already evaluated, for real for slots stored but never
+// evaluated (the process stopped between storing and evaluating them).
+func (d *Daemon) rebuildAlerts(ctx context.Context) error {
+	a := d.cfg.Alerts
+	since := time.Now().Add(-a.Lookback.D() - a.Cooldown.D() - a.MultiCountry.Window.D())
+	slots, err := d.db.Slots(ctx, since)
+	if err != nil {
+		return err
+	}
+	if len(slots) == 0 {
+		return nil
+	}
+	start := time.Now()
+	pending, raisedTotal := 0, 0
+	for _, si := range slots {
+		var snaps []chart.Snapshot
+		if err := d.db.Snapshots(ctx, storage.Query{Since: si.Slot, Until: si.Slot.Add(time.Second)}, func(s chart.Snapshot) error {
+			d.annotate(&s)
+			snaps = append(snaps, s)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !si.Pending {
+			d.emu.Lock()
+			d.engine.Evaluate(si.Slot, snaps)
+			d.emu.Unlock()
+			continue
+		}
+		pending++
+		raised, err := d.evaluate(ctx, si.Slot, snaps)
+		if err != nil {
+			return err
+		}
+		raisedTotal += len(raised)
+		d.writeSinks(ctx, sinks.Batch{Alerts: raised})
+	}
+	d.log.Info("alert engine rebuilt from the embedded store", "slots", len(slots), "evaluated_now", pending, "alerts_raised", raisedTotal, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

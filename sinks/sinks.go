@@ -12,9 +12,11 @@ import (
 	"github.com/rankpulse/rankpulse/chart"
 )
 
-// Batch is what one sweep produced.
+// Batch is what one sweep produced: its snapshots and the alerts they
+// raised.
 type Batch struct {
 	Snapshots []chart.Snapshot
+	Alerts    []chart.Alert
 }
 
 // Len returns the number of snapshots in the batch.

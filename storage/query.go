@@ -73,6 +73,9 @@ func (d *DB) Prune(ctx context.Context, before time.Time) (int64, error) {
 			return fmt.Errorf("storage: prune snapshots: %w", err)
 		}
 		n, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE time < ?`, before.Unix()); err != nil {
+			return fmt.Errorf("storage: prune alerts: %w", err)
+		}
 		// An app's last_seen trails its newest reference by at most
 		// lastSeenGranularity; keep a day more.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE last_seen < ?`, before.Unix()-2*lastSeenGranularity); err != nil {

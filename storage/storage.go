@@ -86,9 +86,27 @@ CREATE TABLE IF NOT EXISTS snapshots (
 	duration_ms INTEGER NOT NULL,
 	error       TEXT NOT NULL,
 	entries     BLOB NOT NULL,
+	-- 0 until the alert engine has evaluated the snapshot (1 for imports:
+	-- backfilled history does not alert).
+	evaluated   INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (slot, chart_id)
 );
 CREATE INDEX IF NOT EXISTS snapshots_by_chart ON snapshots (chart_id, slot);
+CREATE INDEX IF NOT EXISTS snapshots_pending ON snapshots (slot) WHERE evaluated = 0;
+CREATE TABLE IF NOT EXISTS alerts (
+	id       TEXT NOT NULL,
+	revision INTEGER NOT NULL,
+	time     INTEGER NOT NULL,
+	kind     TEXT NOT NULL,
+	severity TEXT NOT NULL,
+	store    TEXT NOT NULL,
+	country  TEXT NOT NULL,
+	app_id   TEXT NOT NULL,
+	body     TEXT NOT NULL, -- the alert JSON (SPEC §4)
+	stored   INTEGER NOT NULL,
+	PRIMARY KEY (id, revision)
+);
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (time);
 `
 
 // Open opens (creating if needed) the store in dir.
@@ -137,12 +155,23 @@ func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 // snapshot never replaces a complete one: a failed re-run of a slot does not
 // lose what an earlier run read.
 func (d *DB) SaveSnapshots(ctx context.Context, snaps []chart.Snapshot) error {
+	return d.save(ctx, snaps, false)
+}
+
+// SaveImported stores backfilled snapshots: like SaveSnapshots, but marked
+// as evaluated, so that history imported into a running system does not
+// raise alerts (use backtest for that).
+func (d *DB) SaveImported(ctx context.Context, snaps []chart.Snapshot) error {
+	return d.save(ctx, snaps, true)
+}
+
+func (d *DB) save(ctx context.Context, snaps []chart.Snapshot, evaluated bool) error {
 	if len(snaps) == 0 {
 		return nil
 	}
 	return d.WithTx(ctx, func(tx *Tx) error {
 		for i := range snaps {
-			if err := tx.SaveSnapshot(ctx, &snaps[i]); err != nil {
+			if err := tx.saveSnapshot(ctx, &snaps[i], evaluated); err != nil {
 				return err
 			}
 		}
@@ -187,8 +216,12 @@ func (d *DB) WithTx(ctx context.Context, fn func(*Tx) error) error {
 	return nil
 }
 
-// SaveSnapshot stores one snapshot in the transaction.
+// SaveSnapshot stores one snapshot in the transaction, not yet evaluated.
 func (tx *Tx) SaveSnapshot(ctx context.Context, s *chart.Snapshot) error {
+	return tx.saveSnapshot(ctx, s, false)
+}
+
+func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated bool) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("storage: %s at %s: %w", s.Key(), s.Time.Format(time.RFC3339), err)
 	}
@@ -221,13 +254,14 @@ func (tx *Tx) SaveSnapshot(ctx context.Context, s *chart.Snapshot) error {
 		prev = e.Rank
 	}
 	_, err = tx.ExecContext(ctx, `
-		INSERT INTO snapshots (slot, chart_id, source, complete, depth, duration_ms, error, entries)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO snapshots (slot, chart_id, source, complete, depth, duration_ms, error, entries, evaluated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (slot, chart_id) DO UPDATE SET
 			source = excluded.source, complete = excluded.complete, depth = excluded.depth,
-			duration_ms = excluded.duration_ms, error = excluded.error, entries = excluded.entries
+			duration_ms = excluded.duration_ms, error = excluded.error, entries = excluded.entries,
+			evaluated = excluded.evaluated
 		WHERE NOT (snapshots.complete = 1 AND excluded.complete = 0)`,
-		slot, chartID, s.Source, s.Complete, s.Depth, s.DurationMS, s.Error, blob)
+		slot, chartID, s.Source, s.Complete, s.Depth, s.DurationMS, s.Error, blob, evaluated)
 	if err != nil {
 		return fmt.Errorf("storage: save %s at %s: %w", s.Key(), s.Time.Format(time.RFC3339), err)
 	}

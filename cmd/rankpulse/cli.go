@@ -33,6 +33,8 @@ Usage:
   rankpulse scrape [flags]                  one-off scrape printed to stdout (--save to store it)
   rankpulse history (--app ID|--watch NAME) [flags]
                                             rank history from the embedded store
+  rankpulse backtest --input F.jsonl [--config F]
+                                            replay snapshots through the alert engine; alert JSONL out
   rankpulse import --input F.jsonl          backfill snapshot JSONL into storage and sinks
   rankpulse export [--since D] [--until D]  dump storage as snapshot JSONL
   rankpulse config check [--config F]       validate the config and reach its sinks
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = c.scrapeCmd(ctx, rest)
 	case "history":
 		err = c.historyCmd(ctx, rest)
+	case "backtest":
+		err = c.backtestCmd(ctx, rest)
 	case "import":
 		err = c.importCmd(ctx, rest)
 	case "export":

@@ -38,8 +38,8 @@ func (c *cli) runCmd(ctx context.Context, args []string) error {
 	}
 	code := exitOK
 	for _, s := range d.Once(ctx) {
-		fmt.Fprintf(c.stderr, "job %s: %d charts, %d complete, %d incomplete, %d failed, %d entries in %s\n",
-			s.Job, s.Charts, s.Complete, s.Incomplete, s.Failed, s.Points, s.Duration.Round(time.Millisecond))
+		fmt.Fprintf(c.stderr, "job %s: %d charts, %d complete, %d incomplete, %d failed, %d entries, %d alerts in %s\n",
+			s.Job, s.Charts, s.Complete, s.Incomplete, s.Failed, s.Points, s.Alerts, s.Duration.Round(time.Millisecond))
 		for _, e := range s.Errors {
 			fmt.Fprintf(c.stderr, "  e.g. %s\n", e)
 		}

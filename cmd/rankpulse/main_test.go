@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,7 +103,7 @@ func TestRunOnceWritesBothStoresAndExportReturnsIt(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("run --once exited %d: %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "job messaging: 12 charts, 12 complete, 0 incomplete, 0 failed, 1200 entries") {
+	if !strings.Contains(stderr, "job messaging: 12 charts, 12 complete, 0 incomplete, 0 failed, 1200 entries, 0 alerts") {
 		t.Fatalf("summary missing: %s", stderr)
 	}
 	code, stdout, stderr := invoke(t, "", "export", "--config", e.cfgPath)
@@ -363,5 +365,61 @@ func TestRunOnceSweepsBothStores(t *testing.T) {
 	rows = e.influx.Query(t, e.db, `SELECT count("entries") FROM "chart_scrape" WHERE "store" = 'googleplay' AND "source" = 'play'`).Values()
 	if fmt.Sprint(rows[0][1]) != "12" {
 		t.Fatalf("googleplay chart_scrape points: %v", rows)
+	}
+}
+
+func TestBacktestIsDeterministicAndOrderFree(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "all.yaml")
+	os.WriteFile(cfg, []byte("alerts:\n  watch_only: false\n"), 0o644)
+	history := string(fixtures.Read(fixtures.History))
+	code, first, stderr := invoke(t, history, "backtest", "--config", cfg, "--input", "-")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	_, second, _ := invoke(t, history, "backtest", "--config", cfg, "--input", "-")
+	if first != second {
+		t.Fatal("two backtests of the same input differ")
+	}
+	// The same snapshots in reverse order give the same alerts.
+	lines := strings.Split(strings.TrimSpace(history), "\n")
+	slices.Reverse(lines)
+	_, reversed, stderr := invoke(t, strings.Join(lines, "\n")+"\n", "backtest", "--config", cfg, "--input", "-")
+	if reversed != first {
+		t.Fatalf("backtest of reversed input differs (%s)", stderr)
+	}
+	var got []chart.Alert
+	for _, l := range strings.Split(strings.TrimSpace(first), "\n") {
+		var a chart.Alert
+		if err := json.Unmarshal([]byte(l), &a); err != nil || a.ID == "" || a.Summary == "" || a.Kind == "" {
+			t.Fatalf("bad alert line %q: %v", l, err)
+		}
+		got = append(got, a)
+	}
+	// The real entries straight to #1 in US top free games.
+	for _, want := range []string{"Rainbow Six Mobile", "Subway Surfers City"} {
+		found := false
+		for _, a := range got {
+			if a.Kind == chart.KindEntered && strings.HasPrefix(a.AppName, want) && a.CountryCode() == "us" && a.Category == "6014" && *a.ToRank == 1 && a.FromRank == nil {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s entering US top free games at #1 was not flagged", want)
+		}
+	}
+	// With the defaults (watch_only: true) none of these apps is watched.
+	_, none, _ := invoke(t, history, "backtest", "--input", "-")
+	if strings.TrimSpace(none) != "" {
+		t.Fatalf("watch_only backtest alerted on unwatched apps:\n%.300s", none)
+	}
+}
+
+func TestBacktestReportsBadLines(t *testing.T) {
+	lines := strings.Split(strings.TrimSpace(string(fixtures.Read(fixtures.History))), "\n")
+	lines[3] = `{"time":"yesterday"}`
+	code, _, stderr := invoke(t, strings.Join(lines, "\n"), "backtest", "--input", "-")
+	if code != exitFailure || !strings.Contains(stderr, "stdin:4: skipped") {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }

@@ -139,6 +139,32 @@ func eachLine(b sinks.Batch, watch map[string]map[string]string, fn func(string)
 	for i := range b.Snapshots {
 		snapshotLines(&b.Snapshots[i], watch[b.Snapshots[i].Store], fn)
 	}
+	for i := range b.Alerts {
+		fn(alertLine(&b.Alerts[i]))
+	}
+}
+
+// alertLine is a rank_alert point (SPEC §5) at the alert's time. Ranks that
+// do not apply (null in the alert) are left out; a multi-country surge has
+// no country tag.
+func alertLine(a *chart.Alert) string {
+	tags := map[string]string{
+		"kind": a.Kind, "severity": a.Severity, "store": a.Store, "country": a.CountryCode(),
+		"app_id": a.AppID, "app_name": a.AppName, "watch": a.WatchName(),
+	}
+	for k, v := range tags {
+		if v == "" {
+			delete(tags, k)
+		}
+	}
+	fields := map[string]any{"summary": a.Summary}
+	if a.FromRank != nil {
+		fields["from_rank"] = int64(*a.FromRank)
+	}
+	if a.ToRank != nil {
+		fields["to_rank"] = int64(*a.ToRank)
+	}
+	return lineOf(write.NewPoint("rank_alert", tags, fields, chart.SlotTime(a.Time)))
 }
 
 func snapshotLines(s *chart.Snapshot, watch map[string]string, fn func(string)) {

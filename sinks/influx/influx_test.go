@@ -301,3 +301,35 @@ func TestSpoolIsBounded(t *testing.T) {
 		t.Fatalf("spool: %d bytes on disk, %d batches kept, %v dropped", size, b, dropped)
 	}
 }
+
+func TestAlertsAreWrittenAsRankAlert(t *testing.T) {
+	srv := influxtest.Shared(t)
+	db := srv.CreateDB(t)
+	s := newSink(t, srv.URL, db, nil)
+	b := sinks.Batch{Alerts: []chart.Alert{
+		{ID: "a1", Kind: "surge", Severity: "warning", Time: slot, Store: "appstore", Country: chart.Ptr("us"), Chart: "top-free", Category: "all",
+			AppID: "874139669", AppName: "Signal - Private Messenger", Watch: chart.Ptr("signal"), FromRank: chart.Ptr(143), ToRank: chart.Ptr(4), Summary: "Signal rose from #143 to #4"},
+		{ID: "a2", Kind: "multi_country_surge", Severity: "critical", Time: slot, Store: "appstore", Chart: "top-free", Category: "all",
+			AppID: "874139669", AppName: "Signal - Private Messenger", Watch: chart.Ptr("signal"), Countries: []string{"de", "gb", "us"}, Summary: "Signal surged in 3 countries"},
+		{ID: "a3", Kind: "entered", Severity: "warning", Time: slot, Store: "googleplay", Country: chart.Ptr("tr"), Chart: "top-free", Category: "COMMUNICATION",
+			AppID: "com.turkcell.bip", AppName: "BiP", ToRank: chart.Ptr(1), Summary: "BiP entered at #1"},
+	}}
+	if err := s.Write(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if got := flat(srv.Query(t, db, `SHOW TAG KEYS FROM "rank_alert"`).Values()); got != "app_id,app_name,country,kind,severity,store,watch" {
+		t.Fatalf("rank_alert tags = %s", got)
+	}
+	if got := fmt.Sprint(srv.Query(t, db, `SHOW FIELD KEYS FROM "rank_alert"`).Values()); got != "[[from_rank integer] [summary string] [to_rank integer]]" {
+		t.Fatalf("rank_alert fields = %s", got)
+	}
+	rows := srv.Query(t, db, `SELECT "kind", "country", "from_rank", "to_rank", "summary" FROM "rank_alert" WHERE "kind" = 'surge'`).Values()
+	if fmt.Sprint(rows) != "[[1610042820 surge us 143 4 Signal rose from #143 to #4]]" {
+		t.Fatalf("surge row = %v", rows)
+	}
+	// A multi-country surge has no country tag and no ranks.
+	rows = srv.Query(t, db, `SELECT "kind", "country", "to_rank", "summary" FROM "rank_alert" WHERE "kind" = 'multi_country_surge'`).Values()
+	if fmt.Sprint(rows) != "[[1610042820 multi_country_surge <nil> <nil> Signal surged in 3 countries]]" {
+		t.Fatalf("multi row = %v", rows)
+	}
+}
