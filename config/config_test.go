@@ -31,6 +31,12 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-no-jobs.yml", `testdata/invalid-no-jobs.yml:1: jobs: no jobs: add at least one (see ` + "`rankpulse config example`)"},
 		{"invalid-category.yml", `testdata/invalid-category.yml:5: jobs[0].categories.appstore[0]: "social" is not an App Store genre id (e.g. 6005 Social Networking) or "all"`},
 		{"invalid-duplicate-job.yml", `testdata/invalid-duplicate-job.yml:4: jobs[1].name: job name "a" is already used by jobs[0]`},
+		{"invalid-webhooks.yml", "testdata/invalid-webhooks.yml:4: alerts.webhooks[0].url: plain http to alerts.example.com would send alerts (and any token) in clear: use https, or set allow_insecure: true\n" +
+			"testdata/invalid-webhooks.yml:8: alerts.webhooks[1].secret: only the json format is signed; remove the secret or use format: json\n" +
+			"testdata/invalid-webhooks.yml:9: alerts.webhooks[2].name: webhook name \"ops\" is already used by alerts.webhooks[0]\n" +
+			"testdata/invalid-webhooks.yml:11: alerts.webhooks[2].format: \"teams\" is not one of json, slack, discord, alertmanager\n" +
+			"testdata/invalid-webhooks.yml:13: alerts.webhooks[2].filter.kinds[0]: \"surges\" is not a known value\n" +
+			"testdata/invalid-webhooks.yml:14: alerts.webhooks[2].filter.watch[0]: \"nobody\" is not a known value"},
 		{"invalid-influx.yml", "testdata/invalid-influx.yml:3: sinks.influxdb.url: \"localhost:8086\" is not an http(s) URL\ntestdata/invalid-influx.yml:4: sinks.influxdb.bucket: must name the database (InfluxDB 1.8: \"db\" or \"db/rp\") or bucket"},
 	}
 	for _, tt := range tests {
@@ -153,5 +159,20 @@ func TestParseDuration(t *testing.T) {
 		if _, err := config.ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", in)
 		}
+	}
+}
+
+func TestWebhookErrorsNeverShowTheURL(t *testing.T) {
+	_, err := config.Load("testdata/invalid-webhooks.yml")
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "XXXX") {
+		t.Fatalf("a webhook URL leaked into the error: %v", err)
+	}
+	cfg, err := config.Parse([]byte("alerts:\n  webhooks:\n    - {name: local, url: 'http://127.0.0.1:9000/h'}\n"), "x.yml")
+	if err != nil {
+		t.Fatalf("plain http to loopback refused: %v", err)
+	}
+	w := cfg.Alerts.Webhooks[0]
+	if w.Format != "json" || w.Timeout.D() != 10*time.Second || w.RetryWindow.D() != 24*time.Hour {
+		t.Fatalf("webhook defaults: %+v", w)
 	}
 }

@@ -102,3 +102,14 @@ func DefaultAlerts() Alerts {
 		MultiCountry: MultiCountry{MinCountries: 3, Window: Duration(48 * time.Hour)},
 	}
 }
+
+// StatusURL is the status page's address for links in alerts.
+func (c *Config) StatusURL() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	if c.Listen == "" {
+		return ""
+	}
+	return "http://" + c.Listen + "/"
+}

@@ -17,6 +17,9 @@ type Config struct {
 	// Listen is the address of the status page, /metrics, /healthz and
 	// /readyz; "" turns the HTTP server off.
 	Listen string `yaml:"listen"`
+	// PublicURL is where people reach the status page, for links in alerts
+	// (default: http://<listen>/).
+	PublicURL string `yaml:"public_url"`
 	// Retention is how long the embedded store keeps snapshots.
 	Retention Duration `yaml:"retention"`
 	Log       Log      `yaml:"log"`
@@ -221,10 +224,38 @@ type MultiCountry struct {
 
 // Webhook is one alert receiver.
 type Webhook struct {
-	Name   string `yaml:"name"`
-	URL    Secret `yaml:"url"`
+	Name string `yaml:"name"`
+	// URL is a secret: Slack and Discord URLs carry their credentials.
+	URL Secret `yaml:"url"`
+	// Format is json, slack, discord or alertmanager.
 	Format string `yaml:"format"`
+	// Secret signs json deliveries (Standard Webhooks); "whsec_" + base64.
 	Secret Secret `yaml:"secret"`
+	// Headers are sent with every delivery (e.g. Authorization).
+	Headers map[string]Secret `yaml:"headers"`
+	// Timeout bounds one delivery attempt.
+	Timeout Duration `yaml:"timeout"`
+	// RetryWindow is how long an undelivered alert is retried.
+	RetryWindow Duration `yaml:"retry_window"`
+	// AllowInsecure permits plain http to a host that is not loopback.
+	AllowInsecure bool          `yaml:"allow_insecure"`
+	Filter        WebhookFilter `yaml:"filter"`
+}
+
+// UnmarshalYAML applies a webhook's defaults before decoding it.
+func (w *Webhook) UnmarshalYAML(n *yaml.Node) error {
+	*w = Webhook{Format: "json", Timeout: Duration(10 * time.Second), RetryWindow: Duration(24 * time.Hour)}
+	type plain Webhook
+	return n.Decode((*plain)(w))
+}
+
+// WebhookFilter limits what a receiver gets; empty lists allow everything.
+type WebhookFilter struct {
+	Kinds      []string `yaml:"kinds"`
+	Severities []string `yaml:"severities"`
+	Stores     []string `yaml:"stores"`
+	Countries  []string `yaml:"countries"`
+	Watch      []string `yaml:"watch"`
 }
 
 // Sinks are the optional places ranks go besides the embedded store.

@@ -51,6 +51,9 @@ func (c *Config) validate(li *lineIndex) error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		v.add("data_dir", "must not be empty")
 	}
+	if c.PublicURL != "" {
+		checkURL(v, "public_url", c.PublicURL)
+	}
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			v.add("listen", "%q is not host:port (use \"\" to turn the HTTP server off): %v", c.Listen, err)
@@ -329,6 +332,48 @@ func (c *Config) validateAlerts(v *validator) {
 			v.add(p+".name", "webhook name %q is already used by alerts.webhooks[%d]", w.Name, k)
 		}
 		names[w.Name] = i
+		if !oneOf(w.Format, WebhookFormats...) {
+			v.add(p+".format", "%q is not one of %s", w.Format, strings.Join(WebhookFormats, ", "))
+		}
+		// The URL is a secret (Slack and Discord put credentials in it):
+		// errors name its scheme and host only.
+		u, err := url.Parse(w.URL.Value())
+		switch {
+		case w.URL == "":
+			v.add(p+".url", "must be set (an empty ${VAR}?)")
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			v.add(p+".url", "is not an http(s) URL")
+		case u.Scheme == "http" && !isLoopback(u.Hostname()) && !w.AllowInsecure:
+			v.add(p+".url", "plain http to %s would send alerts (and any token) in clear: use https, or set allow_insecure: true", u.Hostname())
+		}
+		if w.Secret != "" && w.Format != "json" {
+			v.add(p+".secret", "only the json format is signed; remove the secret or use format: json")
+		}
+		if w.Timeout.D() <= 0 || w.Timeout.D() > 5*time.Minute {
+			v.add(p+".timeout", "must be between 0 and 5m (got %s)", w.Timeout)
+		}
+		if w.RetryWindow.D() < time.Minute {
+			v.add(p+".retry_window", "must be at least 1m (got %s)", w.RetryWindow)
+		}
+		for _, val := range []struct {
+			field string
+			vals  []string
+			ok    func(string) bool
+		}{
+			{"kinds", w.Filter.Kinds, func(s string) bool { return oneOf(s, AlertKinds...) }},
+			{"severities", w.Filter.Severities, func(s string) bool { return oneOf(s, "warning", "critical") }},
+			{"stores", w.Filter.Stores, chart.ValidStore},
+			{"countries", w.Filter.Countries, func(s string) bool {
+				return chart.HasCountry(chart.AppStore, s) || chart.HasCountry(chart.GooglePlay, s)
+			}},
+			{"watch", w.Filter.Watch, func(s string) bool { return c.hasWatch(s) }},
+		} {
+			for j, x := range val.vals {
+				if !val.ok(x) {
+					v.add(fmt.Sprintf("%s.filter.%s[%d]", p, val.field, j), "%q is not a known value", x)
+				}
+			}
+		}
 	}
 }
 
@@ -350,6 +395,29 @@ func (c *Config) validateSinks(v *validator) {
 	if in.SpoolMaxBytes < 1<<20 {
 		v.add("sinks.influxdb.spool_max_bytes", "must be at least 1048576 (got %d)", in.SpoolMaxBytes)
 	}
+}
+
+// WebhookFormats are the webhook payload formats.
+var WebhookFormats = []string{"json", "slack", "discord", "alertmanager"}
+
+// AlertKinds are the alert kinds (SPEC §4).
+var AlertKinds = []string{"surge", "drop", "entered", "exited", "removed", "multi_country_surge"}
+
+func (c *Config) hasWatch(name string) bool {
+	for _, w := range c.Watch {
+		if w.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func oneOf(s string, set ...string) bool {

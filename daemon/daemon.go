@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rankpulse/rankpulse/alerts"
+	"github.com/rankpulse/rankpulse/alerts/webhook"
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/config"
 	"github.com/rankpulse/rankpulse/metrics"
@@ -49,6 +50,7 @@ type Daemon struct {
 	// emu serialises the alert engine, which sweeps of several jobs share.
 	emu    sync.Mutex
 	engine *alerts.Engine
+	hooks  *webhook.Dispatcher // nil without webhooks
 
 	mu        sync.Mutex
 	addr      string
@@ -132,6 +134,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 			return nil, err
 		}
 		d.sinks = append(d.sinks, s)
+	}
+	if len(cfg.Alerts.Webhooks) > 0 {
+		if d.hooks, err = webhook.New(d.db, cfg.Alerts.Webhooks, cfg.StatusURL(), log, m, webhook.Options{}); err != nil {
+			d.Close(ctx)
+			return nil, err
+		}
 	}
 	if err := d.rebuildAlerts(ctx); err != nil {
 		d.Close(ctx)
@@ -339,6 +347,9 @@ func (d *Daemon) Once(ctx context.Context) []Summary {
 	return out
 }
 
+// Hooks returns the webhook dispatcher (nil without webhooks).
+func (d *Daemon) Hooks() *webhook.Dispatcher { return d.hooks }
+
 func (d *Daemon) flush(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
@@ -347,6 +358,7 @@ func (d *Daemon) flush(ctx context.Context) {
 			d.log.Warn("sink not flushed; what it holds stays spooled for the next start", "sink", s.Name(), "error", err)
 		}
 	}
+	d.hooks.Flush(ctx) // one attempt each; failures stay in the outbox
 }
 
 // shutdownTimeout bounds a graceful stop: sweeps finish their in-flight
@@ -373,6 +385,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.sched = sched
 	d.mu.Unlock()
+	d.hooks.Start(ctx)
 	sched.Start()
 	for _, job := range d.cfg.Jobs {
 		reqs := Requests(job)
@@ -390,6 +403,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		d.log.Error("shutdown deadline reached with sweeps still running", "error", err)
 	}
+	d.hooks.Stop()
 	srv.close()
 	return nil
 }
@@ -453,10 +467,16 @@ func (d *Daemon) evaluate(ctx context.Context, slot time.Time, snaps []chart.Sna
 				raised = append(raised, found[i])
 			}
 		}
+		if err := d.hooks.Enqueue(ctx, tx, raised); err != nil {
+			return err
+		}
 		return tx.MarkEvaluated(ctx, slot, keys)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(raised) > 0 {
+		d.hooks.Notify()
 	}
 	for _, a := range raised {
 		d.m.Alerts.WithLabelValues(a.Kind, a.Severity).Inc()

@@ -73,7 +73,11 @@ func (d *DB) Prune(ctx context.Context, before time.Time) (int64, error) {
 			return fmt.Errorf("storage: prune snapshots: %w", err)
 		}
 		n, _ = res.RowsAffected()
-		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE time < ?`, before.Unix()); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE state != 'pending' AND created < ?`, before.UnixMilli()); err != nil {
+			return fmt.Errorf("storage: prune outbox: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE time < ? AND NOT EXISTS
+			(SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id AND o.revision = alerts.revision)`, before.Unix()); err != nil {
 			return fmt.Errorf("storage: prune alerts: %w", err)
 		}
 		// An app's last_seen trails its newest reference by at most

@@ -121,7 +121,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+outboxSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
 	}

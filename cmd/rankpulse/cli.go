@@ -39,6 +39,7 @@ Usage:
   rankpulse export [--since D] [--until D]  dump storage as snapshot JSONL
   rankpulse config check [--config F]       validate the config and reach its sinks
   rankpulse config example                  print a complete commented config
+  rankpulse alerts test [--webhook NAME]    send a sample alert to each webhook and report
   rankpulse version                         version, commit, Go version
 
 --config defaults to $RANKPULSE_CONFIG, else ./rankpulse.yaml if present,
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = c.exportCmd(ctx, rest)
 	case "config":
 		err = c.configCmd(ctx, rest)
+	case "alerts":
+		err = c.alertsCmd(ctx, rest)
 	case "version", "--version":
 		c.versionCmd()
 	case "help", "-h", "--help":

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/rankpulse/rankpulse/alerts/webhook"
 	"github.com/rankpulse/rankpulse/config"
 	"github.com/rankpulse/rankpulse/daemon"
 	"github.com/rankpulse/rankpulse/scheduler"
@@ -79,6 +82,19 @@ func (c *cli) configCheck(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintln(c.stdout, "  sinks: embedded store only")
 	}
+	for _, w := range cfg.Alerts.Webhooks {
+		line := fmt.Sprintf("  webhook %s: %s to %s", w.Name, w.Format, hostOf(w.URL.Value()))
+		if db, err := c.openExisting(ctx, cfg); err == nil {
+			if reason, at, off, err := db.Disabled(ctx, w.Name, webhook.URLHash(w.URL.Value())); err == nil && off {
+				problems = append(problems, fmt.Sprintf("alerts.webhooks %s: disabled since %s (%s); change its url to enable it again", w.Name, at.Format(time.RFC3339), reason))
+			}
+			if st, err := db.OutboxStats(ctx, w.Name); err == nil {
+				line += fmt.Sprintf("; outbox: %d pending, %d delivered, %d given up", st["pending"], st["delivered"], st["gave_up"])
+			}
+			db.Close()
+		}
+		fmt.Fprintln(c.stdout, line)
+	}
 	if len(problems) > 0 {
 		for _, p := range problems {
 			fmt.Fprintf(c.stderr, "%s: %s\n", name, p)
@@ -86,6 +102,13 @@ func (c *cli) configCheck(ctx context.Context, args []string) error {
 		return &exitError{exitUsage}
 	}
 	return nil
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return "?"
 }
 
 func checkWritable(dir string) error {

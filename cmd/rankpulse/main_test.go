@@ -12,8 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -421,5 +424,190 @@ func TestBacktestReportsBadLines(t *testing.T) {
 	code, _, stderr := invoke(t, strings.Join(lines, "\n"), "backtest", "--input", "-")
 	if code != exitFailure || !strings.Contains(stderr, "stdin:4: skipped") {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+func TestWebhookDeliveriesSurviveSIGKILL(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	apple := fakestore.NewApple(300)
+	store := httptest.NewServer(apple)
+	defer store.Close()
+	without := func(cc string) []string {
+		var out []string
+		for _, id := range apple.Ranking(cc, "top-free", "36") {
+			if id != "686449807" {
+				out = append(out, id)
+			}
+		}
+		return out[:199]
+	}
+	for _, cc := range []string{"us", "gb", "de"} {
+		apple.SetChart(cc, "top-free", "36", without(cc))
+	}
+	// The receiver is down (500) until up is set.
+	var mu sync.Mutex
+	up := false
+	type hit struct {
+		id, alert string
+		status    int
+	}
+	var hits []hit
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev struct {
+			Data chart.Alert `json:"data"`
+		}
+		json.Unmarshal(body, &ev)
+		mu.Lock()
+		code := http.StatusInternalServerError
+		if up {
+			code = http.StatusOK
+		}
+		hits = append(hits, hit{r.Header.Get("webhook-id"), ev.Data.ID + "/" + strconv.Itoa(ev.Data.Revision), code})
+		mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	defer receiver.Close()
+	snapshot := func() []hit { mu.Lock(); defer mu.Unlock(); return append([]hit(nil), hits...) }
+
+	cfg := filepath.Join(dir, "rankpulse.yaml")
+	writeCfg := func(schedule string) {
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`data_dir: %s
+listen: ""
+stores:
+  appstore:
+    endpoints: {itunes: %s, marketing: %s}
+    rate: 50
+jobs:
+  - name: j
+    schedule: "%s"
+    stores: [appstore]
+    countries: [us, gb, de]
+    categories: {appstore: [all]}
+alerts:
+  webhooks:
+    - name: ops
+      url: %s/hook
+      secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+`, filepath.Join(dir, "data"), store.URL, store.URL, schedule, receiver.URL)), 0o644)
+	}
+	writeCfg("@every 1h")
+	// A first sweep without Telegram in the charts.
+	if code, _, stderr := invoke(t, "", "run", "--once", "--config", cfg); code != exitOK {
+		t.Fatalf("first sweep: %d %s", code, stderr)
+	}
+	// Telegram enters all three charts at #1; the daemon sweeps every second.
+	for _, cc := range []string{"us", "gb", "de"} {
+		apple.SetChart(cc, "top-free", "36", append([]string{"686449807"}, without(cc)...))
+	}
+	writeCfg("@every 1s")
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "run", "--config", cfg)
+		cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://127.0.0.1:1", "HTTP_PROXY=http://127.0.0.1:1", "NO_PROXY=127.0.0.1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	cmd := start()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(snapshot()) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no delivery attempt within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL) // deliveries pending, mid-retry
+	cmd.Wait()
+
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	writeCfg("@every 1h")
+	cmd = start()
+	defer cmd.Process.Kill()
+	// The first attempt failed; retries wait 5s (±20%) by the default schedule.
+	wantAlerts := 0
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		code, out, _ := invoke(t, "", "config", "check", "--config", cfg)
+		if code == exitOK && strings.Contains(out, " 0 pending,") && strings.Contains(out, "delivered") {
+			fmt.Sscanf(out[strings.Index(out, " 0 pending, ")+len(" 0 pending, "):], "%d delivered", &wantAlerts)
+			if wantAlerts > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox not drained after the restart:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+
+	delivered := map[string]int{} // alert → 2xx answers
+	ids := map[string]map[string]bool{}
+	for _, h := range snapshot() {
+		if h.status == http.StatusOK {
+			delivered[h.alert]++
+		}
+		if ids[h.alert] == nil {
+			ids[h.alert] = map[string]bool{}
+		}
+		ids[h.alert][h.id] = true
+	}
+	if len(delivered) != wantAlerts || wantAlerts < 2 {
+		t.Fatalf("%d alerts acknowledged, %d recorded delivered: %v", len(delivered), wantAlerts, snapshot())
+	}
+	for a, n := range delivered {
+		if n != 1 {
+			t.Errorf("alert %s delivered %d times", a, n)
+		}
+		if len(ids[a]) != 1 {
+			t.Errorf("alert %s was sent under webhook-ids %v: retries must reuse one", a, ids[a])
+		}
+	}
+}
+
+func TestAlertsTestReportsEachReceiver(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !bytes.Contains(body, []byte(`"kind":"surge"`)) || r.Header.Get("webhook-signature") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintln(w, "thanks, got it")
+		fmt.Fprintln(w, "second line")
+	}))
+	defer ok.Close()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, "maintenance")
+	}))
+	defer broken.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`data_dir: %s
+alerts:
+  webhooks:
+    - {name: ops, url: '%s/hook', secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    - {name: team, url: '%s/slack', format: slack}
+`, dir, ok.URL, broken.URL)), 0o644)
+	code, stdout, _ := invoke(t, "", "alerts", "test", "--config", cfg)
+	if code != exitFailure {
+		t.Fatalf("exit %d with a failing receiver, want 1", code)
+	}
+	if !regexp.MustCompile(`(?m)^ops \(json\): HTTP 200 in [0-9.]+ms: thanks, got it$`).MatchString(stdout) ||
+		!regexp.MustCompile(`(?m)^team \(slack\): HTTP 503 in [0-9.]+ms: maintenance$`).MatchString(stdout) {
+		t.Fatalf("report:\n%s", stdout)
+	}
+	code, stdout, _ = invoke(t, "", "alerts", "test", "--config", cfg, "--webhook", "ops")
+	if code != exitOK || strings.Contains(stdout, "team") {
+		t.Fatalf("--webhook ops: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := invoke(t, "", "alerts", "test", "--config", cfg, "--webhook", "nope"); code != exitUsage || !strings.Contains(stderr, `"nope" is not configured`) {
+		t.Fatalf("unknown webhook: %d %s", code, stderr)
 	}
 }
