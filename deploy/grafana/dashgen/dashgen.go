@@ -122,7 +122,7 @@ func Ranks() M {
 		},
 		{
 			"type": "table", "title": "Latest rank", "gridPos": gridPos(0, 12, 24, 10), "datasource": ds(InfluxQL),
-			"targets": []M{tableTarget("A", `SELECT last("rank") AS "rank" FROM "app_rank" WHERE `+where+` AND $timeFilter GROUP BY "app_name", "country"`)},
+			"targets":     []M{tableTarget("A", `SELECT last("rank") AS "rank" FROM "app_rank" WHERE `+where+` AND $timeFilter GROUP BY "app_name", "country"`)},
 			"fieldConfig": M{"defaults": M{"decimals": 0}, "overrides": []M{}},
 			"options":     M{"sortBy": []M{{"displayName": "rank", "desc": false}}},
 		},
