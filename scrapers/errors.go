@@ -62,6 +62,36 @@ func (e *FormatError) Error() string {
 
 func (e *FormatError) Unwrap() error { return e.Err }
 
+// PathError is a parse failure at a path in a response ("resultIds[3]",
+// "payload[0][1][0][28][0][5][0][3]"). Scrapers wrap it in a FormatError
+// that also names the URL.
+type PathError struct {
+	Path string
+	Err  error
+}
+
+func (e *PathError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *PathError) Unwrap() error { return e.Err }
+
+// PathErr returns a PathError.
+func PathErr(path, format string, args ...any) error {
+	return &PathError{Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+// NewFormatError wraps a parse error of resp's body: a PathError gives its
+// path; the body's start is kept when showSnippet is set.
+func NewFormatError(resp *Response, err error, showSnippet bool) *FormatError {
+	fe := &FormatError{URL: resp.URL, Err: err}
+	var pe *PathError
+	if errors.As(err, &pe) {
+		fe.Path, fe.Err = pe.Path, pe.Err
+	}
+	if showSnippet {
+		fe.Snippet = Snippet(resp.Body)
+	}
+	return fe
+}
+
 // ErrBlocked is wrapped by BlockedError.
 var ErrBlocked = errors.New("blocked by the store")
 

@@ -115,23 +115,32 @@ func inTimeOrder(r io.Reader, name string, c *cli) (bool, int, error) {
 	}
 }
 
-// replayStream evaluates time-ordered input slot by slot, holding one slot
-// in memory.
-func replayStream(r io.Reader, evaluate func(time.Time, []chart.Snapshot) error) error {
+// eachSnapshot calls fn for each good line of the input; bad lines were
+// reported by the first pass.
+func eachSnapshot(r io.Reader, fn func(chart.Snapshot) error) error {
 	jr := chart.NewReader(r)
-	var slot []chart.Snapshot
 	for {
 		s, err := jr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
 		var le *chart.LineError
-		if errors.As(err, &le) {
-			continue // reported in the first pass
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &le):
+			continue
+		case err != nil:
 			return fmt.Errorf("backtest: %w", err)
 		}
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+}
+
+// bySlot feeds time-ordered snapshots to evaluate one slot at a time,
+// holding one slot in memory.
+func bySlot(each func(func(chart.Snapshot) error) error, evaluate func(time.Time, []chart.Snapshot) error) error {
+	var slot []chart.Snapshot
+	err := each(func(s chart.Snapshot) error {
 		if len(slot) > 0 && !s.Time.Equal(slot[0].Time) {
 			if err := evaluate(slot[0].Time, slot); err != nil {
 				return err
@@ -139,11 +148,17 @@ func replayStream(r io.Reader, evaluate func(time.Time, []chart.Snapshot) error)
 			slot = slot[:0]
 		}
 		slot = append(slot, s)
+		return nil
+	})
+	if err != nil || len(slot) == 0 {
+		return err
 	}
-	if len(slot) > 0 {
-		return evaluate(slot[0].Time, slot)
-	}
-	return nil
+	return evaluate(slot[0].Time, slot)
+}
+
+// replayStream evaluates time-ordered input slot by slot.
+func replayStream(r io.Reader, evaluate func(time.Time, []chart.Snapshot) error) error {
+	return bySlot(func(fn func(chart.Snapshot) error) error { return eachSnapshot(r, fn) }, evaluate)
 }
 
 // replaySorted puts unordered input through a temporary embedded store,
@@ -159,47 +174,21 @@ func replaySorted(ctx context.Context, r io.Reader, evaluate func(time.Time, []c
 		return err
 	}
 	defer db.Close()
-	jr := chart.NewReader(r)
 	var batch []chart.Snapshot
-	for {
-		s, err := jr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var le *chart.LineError
-		if errors.As(err, &le) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("backtest: %w", err)
-		}
+	err = eachSnapshot(r, func(s chart.Snapshot) error {
 		batch = append(batch, s)
-		if len(batch) == importBatch {
-			if err := db.SaveImported(ctx, batch); err != nil {
-				return err
-			}
-			batch = batch[:0]
+		if len(batch) < importBatch {
+			return nil
 		}
-	}
-	if err := db.SaveImported(ctx, batch); err != nil {
+		err := db.SaveImported(ctx, batch)
+		batch = batch[:0]
 		return err
-	}
-	var slot []chart.Snapshot
-	err = db.Snapshots(ctx, storage.Query{}, func(s chart.Snapshot) error {
-		if len(slot) > 0 && !s.Time.Equal(slot[0].Time) {
-			if err := evaluate(slot[0].Time, slot); err != nil {
-				return err
-			}
-			slot = slot[:0]
-		}
-		slot = append(slot, s)
-		return nil
 	})
+	if err == nil {
+		err = db.SaveImported(ctx, batch)
+	}
 	if err != nil {
 		return err
 	}
-	if len(slot) > 0 {
-		return evaluate(slot[0].Time, slot)
-	}
-	return nil
+	return bySlot(func(fn func(chart.Snapshot) error) error { return db.Snapshots(ctx, storage.Query{}, fn) }, evaluate)
 }

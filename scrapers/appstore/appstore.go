@@ -196,12 +196,7 @@ func (sw *sweep) get(ctx context.Context, rawURL string, retryOn ...int) (*scrap
 
 // formatError wraps a parse error with the URL and the start of the body.
 func formatError(resp *scrapers.Response, err error) error {
-	var pe *PathError
-	path := ""
-	if errors.As(err, &pe) {
-		path, err = pe.Path, pe.Err
-	}
-	return &scrapers.FormatError{URL: resp.URL, Path: path, Err: err, Snippet: scrapers.Snippet(resp.Body)}
+	return scrapers.NewFormatError(resp, err, true)
 }
 
 // source is one way of reading a chart.

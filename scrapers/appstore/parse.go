@@ -9,17 +9,8 @@ import (
 	"strconv"
 
 	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/scrapers"
 )
-
-// PathError is a parse failure at a path in the document. The scraper wraps
-// it in a scrapers.FormatError that also names the URL.
-type PathError struct {
-	Path string
-	Err  error
-}
-
-func (e *PathError) Error() string { return e.Path + ": " + e.Err.Error() }
-func (e *PathError) Unwrap() error { return e.Err }
 
 // ErrEmpty marks a well-formed response that lists no apps. The stores do
 // that when a chart is briefly unavailable as well as when it is really
@@ -29,23 +20,19 @@ var ErrEmpty = errors.New("the chart lists no apps")
 
 var appIDRe = regexp.MustCompile(`^[0-9]{1,15}$`)
 
-func pathErr(path, format string, args ...any) error {
-	return &PathError{Path: path, Err: fmt.Errorf(format, args...)}
-}
-
 // decodeJSON decodes body into v, reporting a truncated or non-JSON body
 // clearly.
 func decodeJSON(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) && se.Offset >= int64(len(bytes.TrimRight(body, " \r\n\t"))) || err.Error() == "unexpected end of JSON input" {
-			return pathErr("$", "truncated JSON (%d bytes): %w", len(body), err)
+			return scrapers.PathErr("$", "truncated JSON (%d bytes): %w", len(body), err)
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return pathErr("$."+te.Field, "got JSON %s, want %s", te.Value, te.Type)
+			return scrapers.PathErr("$."+te.Field, "got JSON %s, want %s", te.Value, te.Type)
 		}
-		return pathErr("$", "not valid JSON: %w", err)
+		return scrapers.PathErr("$", "not valid JSON: %w", err)
 	}
 	return nil
 }
@@ -60,20 +47,20 @@ func ParseCharts(body []byte) ([]string, error) {
 		return nil, err
 	}
 	if v.ResultIDs == nil {
-		return nil, pathErr("resultIds", "missing")
+		return nil, scrapers.PathErr("resultIds", "missing")
 	}
 	if len(*v.ResultIDs) == 0 {
-		return nil, pathErr("resultIds", "%w", ErrEmpty)
+		return nil, scrapers.PathErr("resultIds", "%w", ErrEmpty)
 	}
 	ids := make([]string, 0, len(*v.ResultIDs))
 	seen := make(map[string]bool, len(*v.ResultIDs))
 	for i, raw := range *v.ResultIDs {
 		id, err := idString(raw)
 		if err != nil {
-			return nil, pathErr(fmt.Sprintf("resultIds[%d]", i), "%v", err)
+			return nil, scrapers.PathErr(fmt.Sprintf("resultIds[%d]", i), "%v", err)
 		}
 		if seen[id] {
-			return nil, pathErr(fmt.Sprintf("resultIds[%d]", i), "app %s listed twice", id)
+			return nil, scrapers.PathErr(fmt.Sprintf("resultIds[%d]", i), "app %s listed twice", id)
 		}
 		seen[id] = true
 		ids = append(ids, id)
@@ -122,7 +109,7 @@ func ParseLookup(body []byte) (map[string]App, error) {
 		return nil, err
 	}
 	if v.Results == nil {
-		return nil, pathErr("results", "missing")
+		return nil, scrapers.PathErr("results", "missing")
 	}
 	out := make(map[string]App, len(*v.Results))
 	for i, r := range *v.Results {
@@ -131,7 +118,7 @@ func ParseLookup(body []byte) (map[string]App, error) {
 		}
 		id, err := idString(r.TrackID)
 		if err != nil {
-			return nil, pathErr(fmt.Sprintf("results[%d].trackId", i), "%v", err)
+			return nil, scrapers.PathErr(fmt.Sprintf("results[%d].trackId", i), "%v", err)
 		}
 		dev := r.ArtistName
 		if dev == "" {
@@ -201,37 +188,37 @@ func ParseRSS(body []byte) ([]chart.Entry, error) {
 		return nil, err
 	}
 	if v.Feed == nil {
-		return nil, pathErr("feed", "missing")
+		return nil, scrapers.PathErr("feed", "missing")
 	}
 	if v.Feed.Entry == nil {
 		if v.Feed.ID == nil {
-			return nil, pathErr("feed", "neither entry nor id: not an RSS feed")
+			return nil, scrapers.PathErr("feed", "neither entry nor id: not an RSS feed")
 		}
-		return nil, pathErr("feed.entry", "absent: %w", ErrEmpty)
+		return nil, scrapers.PathErr("feed.entry", "absent: %w", ErrEmpty)
 	}
 	var entries oneOrMany[rssEntry]
 	if err := json.Unmarshal(*v.Feed.Entry, &entries); err != nil {
-		return nil, pathErr("feed.entry", "%v", err)
+		return nil, scrapers.PathErr("feed.entry", "%v", err)
 	}
 	if len(entries) == 0 {
-		return nil, pathErr("feed.entry", "%w", ErrEmpty)
+		return nil, scrapers.PathErr("feed.entry", "%w", ErrEmpty)
 	}
 	out := make([]chart.Entry, 0, len(entries))
 	seen := make(map[string]bool, len(entries))
 	for i, e := range entries {
 		p := "feed.entry[" + strconv.Itoa(i) + "]"
 		if e.ID == nil || e.ID.Attributes == nil {
-			return nil, pathErr(p+".id.attributes", "missing")
+			return nil, scrapers.PathErr(p+".id.attributes", "missing")
 		}
 		if !appIDRe.MatchString(e.ID.Attributes.ID) {
-			return nil, pathErr(p+".id.attributes.im:id", "app id %q is not numeric", e.ID.Attributes.ID)
+			return nil, scrapers.PathErr(p+".id.attributes.im:id", "app id %q is not numeric", e.ID.Attributes.ID)
 		}
 		if e.Name == nil {
-			return nil, pathErr(p+".im:name", "missing")
+			return nil, scrapers.PathErr(p+".im:name", "missing")
 		}
 		id := e.ID.Attributes.ID
 		if seen[id] {
-			return nil, pathErr(p, "app %s listed twice", id)
+			return nil, scrapers.PathErr(p, "app %s listed twice", id)
 		}
 		seen[id] = true
 		dev := ""
@@ -259,13 +246,13 @@ func ParseMarketing(body []byte) ([]chart.Entry, error) {
 		return nil, err
 	}
 	if v.Feed == nil {
-		return nil, pathErr("feed", "missing")
+		return nil, scrapers.PathErr("feed", "missing")
 	}
 	if v.Feed.Results == nil {
-		return nil, pathErr("feed.results", "missing")
+		return nil, scrapers.PathErr("feed.results", "missing")
 	}
 	if len(*v.Feed.Results) == 0 {
-		return nil, pathErr("feed.results", "%w", ErrEmpty)
+		return nil, scrapers.PathErr("feed.results", "%w", ErrEmpty)
 	}
 	out := make([]chart.Entry, 0, len(*v.Feed.Results))
 	seen := map[string]bool{}
@@ -273,13 +260,13 @@ func ParseMarketing(body []byte) ([]chart.Entry, error) {
 		p := "feed.results[" + strconv.Itoa(i) + "]"
 		id, err := idString(r.ID)
 		if err != nil {
-			return nil, pathErr(p+".id", "%v", err)
+			return nil, scrapers.PathErr(p+".id", "%v", err)
 		}
 		if r.Name == nil {
-			return nil, pathErr(p+".name", "missing")
+			return nil, scrapers.PathErr(p+".name", "missing")
 		}
 		if seen[id] {
-			return nil, pathErr(p, "app %s listed twice", id)
+			return nil, scrapers.PathErr(p, "app %s listed twice", id)
 		}
 		seen[id] = true
 		out = append(out, chart.Entry{Rank: i + 1, AppID: id, Name: *r.Name, Developer: r.ArtistName})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rankpulse/rankpulse/internal/fixtures"
+	"github.com/rankpulse/rankpulse/scrapers"
 )
 
 // trFeed wraps the real Turkish entries (stored without their envelope) in a
@@ -80,7 +81,7 @@ func TestParseRSSMissingEntryIsEmptyNotZeroApps(t *testing.T) {
 	if !errors.Is(err, ErrEmpty) {
 		t.Fatalf("err = %v, want ErrEmpty", err)
 	}
-	var pe *PathError
+	var pe *scrapers.PathError
 	if !errors.As(err, &pe) || pe.Path != "feed.entry" {
 		t.Fatalf("err = %v, want a path error at feed.entry", err)
 	}
@@ -116,7 +117,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.parse([]byte(tt.body))
-			var pe *PathError
+			var pe *scrapers.PathError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want a *PathError", err)
 			}

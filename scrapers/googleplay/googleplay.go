@@ -167,7 +167,7 @@ func (sw *sweep) finish() {
 	s := sw.s
 	if sw.drift > 0 {
 		attrs := []any{"charts", sw.drift, "metric", "rankpulse_format_drift_total", "first", sw.first}
-		var pe *PathError
+		var pe *scrapers.PathError
 		if errors.As(sw.first, &pe) {
 			attrs = append(attrs, "path", pe.Path)
 		}
@@ -286,15 +286,8 @@ var errGateway = errors.New("Google Play gateway error")
 // parseResponse reads a chart out of a batchexecute answer.
 func parseResponse(resp *scrapers.Response) ([]App, error) {
 	wrap := func(err error) error {
-		fe := &scrapers.FormatError{URL: resp.URL, Err: err}
-		var pe *PathError
-		if errors.As(err, &pe) {
-			fe.Path, fe.Err = pe.Path, pe.Err
-		}
-		if !bytes.HasPrefix(bytes.TrimSpace(resp.Body), []byte(xssiPrefix)) {
-			fe.Snippet = scrapers.Snippet(resp.Body) // what came instead
-		}
-		return fe
+		// The body's start helps when something else came instead.
+		return scrapers.NewFormatError(resp, err, !bytes.HasPrefix(bytes.TrimSpace(resp.Body), []byte(xssiPrefix)))
 	}
 	if len(resp.Body) == 0 {
 		return nil, wrap(fmt.Errorf("empty body: %w", ErrTruncated))
@@ -321,7 +314,7 @@ func parseResponse(resp *scrapers.Response) ([]App, error) {
 		return nil, wrap(err)
 	}
 	if len(apps) == 0 {
-		return nil, wrap(pathErr("payload[0][1][0][28][0]", "an empty app list where a chart or null was expected"))
+		return nil, wrap(scrapers.PathErr("payload[0][1][0][28][0]", "an empty app list where a chart or null was expected"))
 	}
 	return apps, nil
 }

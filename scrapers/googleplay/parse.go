@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/scrapers"
 )
 
 // A batchexecute response ("rt=c") is the XSSI prefix )]}' and then frames:
@@ -17,21 +18,6 @@ import (
 // counts UTF-16 code units of "\n" + JSON + "\n". Each frame's JSON is a list
 // of envelopes; the chart comes in ["wrb.fr","vyAe2","<payload JSON as a
 // string>",null,null,null,"generic"].
-
-// PathError is a parse failure at a path in the response: "frame 2" for the
-// framing, "payload[0][1][0][28][0][5][0][3]" inside the chart. The scraper
-// wraps it in a scrapers.FormatError that also names the URL.
-type PathError struct {
-	Path string
-	Err  error
-}
-
-func (e *PathError) Error() string { return e.Path + ": " + e.Err.Error() }
-func (e *PathError) Unwrap() error { return e.Err }
-
-func pathErr(path, format string, args ...any) error {
-	return &PathError{Path: path, Err: fmt.Errorf(format, args...)}
-}
 
 // ErrTruncated marks a body cut short in transfer: a failed read, not a
 // changed format.
@@ -48,7 +34,7 @@ const xssiPrefix = ")]}'"
 func ParseFrames(body []byte) ([][]byte, error) {
 	b := bytes.TrimLeft(body, " \t\r\n")
 	if !bytes.HasPrefix(b, []byte(xssiPrefix)) {
-		return nil, pathErr("body", "missing the %s prefix of a batchexecute answer", xssiPrefix)
+		return nil, scrapers.PathErr("body", "missing the %s prefix of a batchexecute answer", xssiPrefix)
 	}
 	b = b[len(xssiPrefix):]
 	var frames [][]byte
@@ -63,26 +49,26 @@ func ParseFrames(body []byte) ([][]byte, error) {
 			n++
 		}
 		if n == 0 || n > 12 {
-			return nil, pathErr(path, "want a length line, got %q", b[:min(len(b), 20)])
+			return nil, scrapers.PathErr(path, "want a length line, got %q", b[:min(len(b), 20)])
 		}
 		declared, _ := strconv.Atoi(string(b[:n]))
 		b = b[n:]
 		if len(b) == 0 || b[0] != '\n' {
-			return nil, pathErr(path, "length %d is not followed by a newline: %w", declared, ErrTruncated)
+			return nil, scrapers.PathErr(path, "length %d is not followed by a newline: %w", declared, ErrTruncated)
 		}
 		end := bytes.IndexByte(b[1:], '\n')
 		if end < 0 {
-			return nil, pathErr(path, "no end of line after %d bytes: %w", len(b)-1, ErrTruncated)
+			return nil, scrapers.PathErr(path, "no end of line after %d bytes: %w", len(b)-1, ErrTruncated)
 		}
 		line := b[1 : 1+end]
 		if actual := utf16Len(line) + 2; actual != declared {
-			return nil, pathErr(path, "declares length %d but its line is %d UTF-16 units long", declared, actual)
+			return nil, scrapers.PathErr(path, "declares length %d but its line is %d UTF-16 units long", declared, actual)
 		}
 		frames = append(frames, line)
 		b = b[1+end+1:]
 	}
 	if len(frames) == 0 {
-		return nil, pathErr("body", "no frames after the %s prefix", xssiPrefix)
+		return nil, scrapers.PathErr("body", "no frames after the %s prefix", xssiPrefix)
 	}
 	return frames, nil
 }
@@ -115,7 +101,7 @@ func FindPayload(frames [][]byte, rpc string, bodyLen int) ([]byte, error) {
 	for i, f := range frames {
 		var envelopes []any
 		if err := json.Unmarshal(f, &envelopes); err != nil {
-			return nil, pathErr(fmt.Sprintf("frame %d", i+1), "want a JSON list of envelopes: %v", err)
+			return nil, scrapers.PathErr(fmt.Sprintf("frame %d", i+1), "want a JSON list of envelopes: %v", err)
 		}
 		for j, e := range envelopes {
 			env, ok := e.([]any)
@@ -134,21 +120,21 @@ func FindPayload(frames [][]byte, rpc string, bodyLen int) ([]byte, error) {
 					payload = []byte(p)
 				case nil:
 					code, _ := json.Marshal(at(env, 5))
-					return nil, pathErr(path+"[2]", "Google answered %s without a payload (error %s)", rpc, code)
+					return nil, scrapers.PathErr(path+"[2]", "Google answered %s without a payload (error %s)", rpc, code)
 				default:
-					return nil, pathErr(path+"[2]", "want the payload as a string, got %s", typeName(p))
+					return nil, scrapers.PathErr(path+"[2]", "want the payload as a string, got %s", typeName(p))
 				}
 			case "er":
-				return nil, pathErr(path, "Google answered with an error envelope: %.200s", f)
+				return nil, scrapers.PathErr(path, "Google answered with an error envelope: %.200s", f)
 			case "e":
 				if total, ok := at(env, 4).(float64); ok && total > 0 && bodyLen > 0 && int(total) != bodyLen {
-					return nil, pathErr(path, "the answer says it is %d bytes but %d arrived: %w", int(total), bodyLen, ErrTruncated)
+					return nil, scrapers.PathErr(path, "the answer says it is %d bytes but %d arrived: %w", int(total), bodyLen, ErrTruncated)
 				}
 			}
 		}
 	}
 	if payload == nil {
-		return nil, pathErr("body", "no [\"wrb.fr\",%q,…] envelope in %d frames", rpc, len(frames))
+		return nil, scrapers.PathErr("body", "no [\"wrb.fr\",%q,…] envelope in %d frames", rpc, len(frames))
 	}
 	return payload, nil
 }
@@ -184,7 +170,7 @@ var (
 func ParsePayload(payload []byte) ([]App, error) {
 	var v any
 	if err := json.Unmarshal(payload, &v); err != nil {
-		return nil, pathErr("payload", "not JSON: %v", err)
+		return nil, scrapers.PathErr("payload", "not JSON: %v", err)
 	}
 	root := node{v: v, path: "payload"}
 	r0, err := root.index(pathEmpty[0])
@@ -211,7 +197,7 @@ func ParsePayload(payload []byte) ([]App, error) {
 			return nil, err
 		}
 		if seen[a.ID] {
-			return nil, pathErr(item.path, "app %s listed twice", a.ID)
+			return nil, scrapers.PathErr(item.path, "app %s listed twice", a.ID)
 		}
 		seen[a.ID] = true
 		apps = append(apps, a)
@@ -233,7 +219,7 @@ func parseApp(item node) (App, error) {
 		return App{}, err
 	}
 	if !packageNameRe.MatchString(a.ID) {
-		return App{}, pathErr(id.path, "%q is not a package name", a.ID)
+		return App{}, scrapers.PathErr(id.path, "%q is not a package name", a.ID)
 	}
 	title, err := head.index(3)
 	if err != nil {
@@ -243,7 +229,7 @@ func parseApp(item node) (App, error) {
 		return App{}, err
 	}
 	if a.Title == "" {
-		return App{}, pathErr(title.path, "empty title")
+		return App{}, scrapers.PathErr(title.path, "empty title")
 	}
 	if dev, err := head.index(14); err == nil && dev.v != nil {
 		if a.Developer, err = dev.str(); err != nil {
@@ -287,7 +273,7 @@ func typeName(v any) string {
 func (n node) array() ([]any, error) {
 	a, ok := n.v.([]any)
 	if !ok {
-		return nil, pathErr(n.path, "want an array, got %s", typeName(n.v))
+		return nil, scrapers.PathErr(n.path, "want an array, got %s", typeName(n.v))
 	}
 	return a, nil
 }
@@ -299,7 +285,7 @@ func (n node) index(i int) (node, error) {
 	}
 	p := n.path + "[" + strconv.Itoa(i) + "]"
 	if i >= len(a) {
-		return node{}, pathErr(p, "missing (the array has %d elements)", len(a))
+		return node{}, scrapers.PathErr(p, "missing (the array has %d elements)", len(a))
 	}
 	return node{v: a[i], path: p}, nil
 }
@@ -318,7 +304,7 @@ func (n node) walk(idx ...int) (node, error) {
 func (n node) str() (string, error) {
 	s, ok := n.v.(string)
 	if !ok {
-		return "", pathErr(n.path, "want a string, got %s", typeName(n.v))
+		return "", scrapers.PathErr(n.path, "want a string, got %s", typeName(n.v))
 	}
 	return s, nil
 }

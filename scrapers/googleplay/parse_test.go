@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rankpulse/rankpulse/internal/fixtures"
+	"github.com/rankpulse/rankpulse/scrapers"
 )
 
 func parseAll(t testing.TB, body []byte) []App {
@@ -90,7 +91,7 @@ func TestFramingErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseFrames(tt.body)
-			var pe *PathError
+			var pe *scrapers.PathError
 			if !errors.As(err, &pe) || pe.Path != tt.path || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want path %q and %q", err, tt.path, tt.want)
 			}
@@ -171,7 +172,7 @@ func TestPayloadDrift(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b, _ := json.Marshal(tt.mutate(payloadOf(t)))
 			_, err := ParsePayload(b)
-			var pe *PathError
+			var pe *scrapers.PathError
 			if !errors.As(err, &pe) || pe.Path != tt.path || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want path %s and %q", err, tt.path, tt.want)
 			}
