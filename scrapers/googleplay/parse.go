@@ -29,8 +29,9 @@ var ErrNoChart = errors.New("Google Play has no chart for this country, collecti
 
 const xssiPrefix = ")]}'"
 
-// ParseFrames splits a batchexecute body into its frames' JSON lines,
-// checking each declared length against the line it frames.
+// ParseFrames splits a batchexecute body into its frames' lines, checking
+// each declared length against the line it frames. It does not parse the
+// lines: FindPayload does, and refuses a frame that is not JSON.
 func ParseFrames(body []byte) ([][]byte, error) {
 	b := bytes.TrimLeft(body, " \t\r\n")
 	if !bytes.HasPrefix(b, []byte(xssiPrefix)) {

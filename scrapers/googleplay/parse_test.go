@@ -219,11 +219,24 @@ func FuzzParseFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		frames, err := ParseFrames(body)
 		if err != nil {
+			if !errors.As(err, new(*scrapers.PathError)) {
+				t.Fatalf("error %v is not a format error", err)
+			}
 			return
 		}
+		// ParseFrames only frames: every frame is one line whose length
+		// matches its declaration (checked inside); the JSON is checked by
+		// FindPayload, which must refuse any frame that is not JSON.
 		for _, fr := range frames {
-			if !json.Valid(fr) {
-				t.Fatalf("frame %q accepted but not JSON", fr)
+			if bytes.IndexByte(fr, '\n') >= 0 {
+				t.Fatalf("frame %q spans lines", fr)
+			}
+		}
+		if _, err := FindPayload(frames, "vyAe2", 0); err == nil {
+			for _, fr := range frames {
+				if !json.Valid(fr) {
+					t.Fatalf("frame %q accepted but not JSON", fr)
+				}
 			}
 		}
 	})
@@ -285,5 +298,25 @@ func BenchmarkPlainJSONDecode(b *testing.B) {
 		if err := json.Unmarshal([]byte(env[0][2].(string)), &payload); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestFrameWithCorruptBytesIsAFormatError(t *testing.T) {
+	// Bytes overwritten in transit keep the declared length (an invalid
+	// UTF-8 byte counts as one UTF-16 unit) and so pass the framing; the
+	// JSON check must refuse them rather than read ranks out of them.
+	body := fixtures.Read(fixtures.PlayFirst5)
+	i := bytes.Index(body, []byte(`https:`))
+	if i < 0 {
+		t.Fatal("fixture has no URL to corrupt")
+	}
+	copy(body[i:], "\x00\x00\x00\x80")
+	frames, err := ParseFrames(body)
+	if err != nil {
+		t.Fatalf("framing should still hold: %v", err)
+	}
+	_, err = FindPayload(frames, "vyAe2", len(body))
+	if !errors.As(err, new(*scrapers.PathError)) || !strings.Contains(err.Error(), "frame 1") {
+		t.Fatalf("err = %v; want a format error naming frame 1", err)
 	}
 }
