@@ -60,7 +60,8 @@ func New(cfg config.Alerts, watch map[string]map[string]string) *Engine {
 }
 
 type chartState struct {
-	completes int // complete, non-empty snapshots seen
+	last      int64 // slot of the newest snapshot evaluated
+	completes int   // complete, non-empty snapshots seen
 	apps      map[string]*series
 	// Volatility: one-step |Δ log-rank| of every app between consecutive
 	// complete snapshots, per rank band, and the robust spread it implies.
@@ -186,12 +187,12 @@ type candidate struct {
 func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert {
 	slot = chart.SlotTime(slot)
 	t := slot.Unix()
-	sorted := make([]*chart.Snapshot, len(snaps))
-	for i := range snaps {
-		sorted[i] = &snaps[i]
-	}
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Key().String() < sorted[j].Key().String() })
+	sorted := e.firstReads(t, snaps)
 
+	inCall := make(map[chart.Key]bool, len(sorted))
+	for _, s := range sorted {
+		inCall[s.Key()] = true
+	}
 	var ups, downs, exits []candidate
 	type cc struct{ store, country string }
 	countryKnown := map[cc]bool{}
@@ -210,6 +211,7 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 			cs = &chartState{apps: map[string]*series{}}
 			e.charts[key] = cs
 		}
+		cs.last = t
 		inChart := make(map[string]chart.Entry, len(s.Entries))
 		for _, en := range s.Entries {
 			inChart[en.AppID] = en
@@ -269,7 +271,7 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 				if !sr.exitedAlerted && sr.lastRank > 0 && sr.lastRank <= e.cfg.Exited.Top && sr.absentStreak >= e.cfg.Exited.Confirmations {
 					sr.exitedAlerted = true
 					exits = append(exits, candidate{key: key, a: e.alert(chart.KindExited, chart.SeverityWarning, key, id, sr.name, t,
-						chart.Ptr(sr.lastRank), nil, fmt.Sprintf("%s left the top %d of %s (was #%d)", sr.name, s.Depth, key.Describe(), sr.lastRank))})
+						chart.Ptr(sr.lastRank), nil, fmt.Sprintf("%s left the top %d of %s (was #%d)", named(sr.name, id), s.Depth, key.Describe(), sr.lastRank))})
 				}
 				sr.push(sample{t: t, rank: 0, depth: int32(s.Depth)}, e.cfg.Baseline)
 			}
@@ -320,6 +322,9 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 			if !countryKnown[c] || p.alerted || p.best > e.cfg.Removed.Top || p.charts < e.cfg.Removed.MinCharts {
 				continue // a chart we could not read decides nothing
 			}
+			if e.listedInOtherCharts(c.store, c.country, app, inCall, t) {
+				continue // still in a chart of the country evaluated apart (another job)
+			}
 			p.absent++
 			if p.absent < e.cfg.Removed.Confirmations {
 				continue
@@ -338,7 +343,7 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 			country := strings.ToUpper(c.country)
 			a := e.alert(chart.KindRemoved, chart.SeverityCritical, p.bestKey, app, p.name, t, chart.Ptr(p.best), nil,
 				fmt.Sprintf("%s disappeared from every %s chart in %s (%s) while still listed in %d other countries: a possible ban or takedown (it was #%d in %s)",
-					p.name, chart.StoreName(c.store), chart.CountryName(c.country), country, len(elsewhere), p.best, p.bestKey.ChartTitle()))
+					named(p.name, app), chart.StoreName(c.store), chart.CountryName(c.country), country, len(elsewhere), p.best, p.bestKey.ChartTitle()))
 			removals = append(removals, candidate{key: p.bestKey, a: a})
 		}
 	}
@@ -361,6 +366,61 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 		e.gc(t)
 	}
 	return out
+}
+
+// firstReads orders a slot's snapshots by chart and keeps one per chart:
+// the fullest when a chart was read twice in the slot (two jobs sharing it,
+// a duplicated import line), and none of a chart already evaluated at this
+// slot or a later one. Counting a read twice would confirm an exit or a
+// removal on a single absence.
+func (e *Engine) firstReads(t int64, snaps []chart.Snapshot) []*chart.Snapshot {
+	best := make(map[chart.Key]*chart.Snapshot, len(snaps))
+	for i := range snaps {
+		s := &snaps[i]
+		key := s.Key()
+		if cs := e.charts[key]; cs != nil && cs.last >= t {
+			continue
+		}
+		if b, ok := best[key]; !ok || fuller(s, b) {
+			best[key] = s
+		}
+	}
+	out := make([]*chart.Snapshot, 0, len(best))
+	for _, s := range best {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key().String() < out[j].Key().String() })
+	return out
+}
+
+// fuller reports whether a is a better read of a chart than b: complete
+// before incomplete, then more entries.
+func fuller(a, b *chart.Snapshot) bool {
+	if a.Complete != b.Complete {
+		return a.Complete
+	}
+	return len(a.Entries) > len(b.Entries)
+}
+
+// listedInOtherCharts reports whether app's last known state in a chart of
+// the country that this evaluation did not include is "ranked", in the
+// look-back window. Charts of one country may be evaluated apart when
+// several jobs read them; a removal needs the app gone from all of them.
+func (e *Engine) listedInOtherCharts(store, country, app string, inCall map[chart.Key]bool, t int64) bool {
+	horizon := t - int64(e.cfg.Lookback.D()/time.Second)
+	for key, cs := range e.charts {
+		if key.Store != store || key.Country != country || inCall[key] {
+			continue
+		}
+		sr := cs.apps[app]
+		if sr == nil || sr.absentStreak > 0 || sr.lastRank == 0 {
+			continue
+		}
+		if n := len(sr.hist); n > 0 && sr.hist[n-1].t >= horizon {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) tracked(store, app string) bool {
@@ -388,7 +448,7 @@ func (e *Engine) recent(sr *series, t int64) []sample {
 func (e *Engine) enteredCandidate(s *chart.Snapshot, key chart.Key, sr *series, en chart.Entry, t int64) candidate {
 	sr.up = mark{t: t, rank: en.Rank}
 	return candidate{key: key, a: e.alert(chart.KindEntered, chart.SeverityWarning, key, en.AppID, en.Name, t, nil, chart.Ptr(en.Rank),
-		fmt.Sprintf("%s entered %s at #%d", en.Name, key.Describe(), en.Rank))}
+		fmt.Sprintf("%s entered %s at #%d", named(en.Name, en.AppID), key.Describe(), en.Rank))}
 }
 
 // rankedCandidate judges an app seen at a rank against its baseline:
@@ -445,7 +505,7 @@ func (e *Engine) rankedCandidate(s *chart.Snapshot, key chart.Key, cs *chartStat
 		ref := reference(hist, func(v float64) bool { return v >= med })
 		sr.up = mark{t: t, rank: r}
 		return candidate{key: key, a: e.alert(chart.KindSurge, chart.SeverityWarning, key, en.AppID, en.Name, t, rankPtr(ref), chart.Ptr(r),
-			fmt.Sprintf("%s rose from %s to #%d in %s%s", en.Name, rankText(ref), r, key.Describe(), since(ref, t)))}, true
+			fmt.Sprintf("%s rose from %s to #%d in %s%s", named(en.Name, en.AppID), rankText(ref), r, key.Describe(), since(ref, t)))}, true
 	case -move >= math.Log(e.cfg.Drop.MinRatio) && -move >= tail && -move/scale >= e.cfg.Drop.MinZ:
 		if daily && x-yesterday.logRank() < math.Log(e.cfg.Drop.MinRatio) {
 			return candidate{}, false
@@ -456,7 +516,7 @@ func (e *Engine) rankedCandidate(s *chart.Snapshot, key chart.Key, cs *chartStat
 		}
 		sr.down = mark{t: t, rank: r}
 		return candidate{key: key, a: e.alert(chart.KindDrop, chart.SeverityWarning, key, en.AppID, en.Name, t, rankPtr(ref), chart.Ptr(r),
-			fmt.Sprintf("%s fell from %s to #%d in %s%s", en.Name, rankText(ref), r, key.Describe(), since(ref, t)))}, true
+			fmt.Sprintf("%s fell from %s to #%d in %s%s", named(en.Name, en.AppID), rankText(ref), r, key.Describe(), since(ref, t)))}, true
 	}
 	return candidate{}, false
 }
@@ -511,6 +571,15 @@ func reference(hist []sample, at func(float64) bool) sample {
 		}
 	}
 	return hist[0]
+}
+
+// named is how a summary calls an app: its store name, or its id when the
+// store gave no name (a failed App Store lookup leaves names empty).
+func named(name, id string) string {
+	if name == "" {
+		return id
+	}
+	return name
 }
 
 func rankPtr(s sample) *int {
@@ -669,7 +738,7 @@ func (e *Engine) multiAlert(ev *event, trigger chart.Alert, t int64) chart.Alert
 		AppName:   trigger.AppName,
 		Watch:     trigger.Watch,
 		Countries: countries,
-		Summary: fmt.Sprintf("%s surged in %d countries on %s%s: %s", trigger.AppName, len(countries),
+		Summary: fmt.Sprintf("%s surged in %d countries on %s%s: %s", named(trigger.AppName, trigger.AppID), len(countries),
 			chart.StoreName(trigger.Store), within, strings.Join(names, ", ")),
 		Revision: ev.revision,
 	}

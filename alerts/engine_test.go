@@ -311,3 +311,101 @@ func TestAlertJSONIsTheSpecShape(t *testing.T) {
 		t.Fatalf("alert JSON:\n%s\nwant\n%s", b, want)
 	}
 }
+
+// A chart read twice in one slot (two jobs sharing it, a duplicated import
+// line) counts once: one absence is not two confirmations.
+func TestAChartReadTwiceInASlotCountsOnce(t *testing.T) {
+	e := engine(false)
+	b := board{store: "appstore", country: "us", category: "all", depth: 200, complete: true, place: map[string]int{"app": 10}}
+	for h := range 24 {
+		run(e, h, b.snapshot(h), b.snapshot(h))
+	}
+	b.place["app"] = 0
+	if got := run(e, 24, b.snapshot(24), b.snapshot(24)); len(got) != 0 {
+		t.Fatalf("one absence read twice in one evaluation: %v", kinds(got))
+	}
+	if got := run(e, 24, b.snapshot(24)); len(got) != 0 {
+		t.Fatalf("the same slot evaluated again: %v", kinds(got))
+	}
+	only(t, run(e, 25, b.snapshot(25)), chart.KindExited)
+
+	// Of two reads of one chart, the complete one is used.
+	e = engine(false)
+	b.place["app"] = 10
+	for h := range 24 {
+		run(e, h, b.snapshot(h))
+	}
+	b.place["app"] = 0
+	short := b
+	short.complete = false
+	run(e, 24, short.snapshot(24), b.snapshot(24))
+	only(t, run(e, 25, b.snapshot(25), short.snapshot(25)), chart.KindExited)
+}
+
+// Charts of one country evaluated apart (an hourly job and a daily one)
+// decide a removal together: an app that left every chart of one job but is
+// still ranked in the other's is not removed.
+func TestRemovalConsidersChartsEvaluatedApart(t *testing.T) {
+	e := engine(true)
+	var hourly, daily []board
+	for _, cc := range []string{"tr", "us"} {
+		for _, cat := range []string{"all", "6005"} {
+			hourly = append(hourly, board{store: "appstore", country: cc, category: cat, depth: 200, complete: true, place: map[string]int{"signal": 2}})
+			daily = append(daily, board{store: "appstore", country: cc, category: cat, depth: 200, complete: true, place: map[string]int{"signal": 3}})
+		}
+	}
+	snaps := func(bs []board, h int, chartName string) []chart.Snapshot {
+		var out []chart.Snapshot
+		for _, b := range bs {
+			s := b.snapshot(h)
+			s.Chart = chartName
+			out = append(out, s)
+		}
+		return out
+	}
+	for h := range 24 {
+		run(e, h, snaps(hourly, h, "top-free")...)
+	}
+	run(e, 23, snaps(daily, 23, "top-grossing")...)
+	hourly[0].place["signal"], hourly[1].place["signal"] = 0, 0 // gone from TR top free, still in TR top grossing
+	for h := 24; h < 30; h++ {
+		got := run(e, h, snaps(hourly, h, "top-free")...)
+		for _, a := range got {
+			if a.Kind != chart.KindExited {
+				t.Fatalf("hour %d: %v, while signal is still ranked in TR top grossing", h, kinds(got))
+			}
+		}
+	}
+	// Gone from the daily job's TR charts too: now it is a removal.
+	daily[0].place["signal"], daily[1].place["signal"] = 0, 0
+	var all []chart.Alert
+	for h := 47; h < 49; h++ {
+		all = append(all, run(e, h, append(snaps(hourly, h, "top-free"), snaps(daily, h, "top-grossing")...)...)...)
+	}
+	if a := only(t, all, chart.KindRemoved); a.CountryCode() != "tr" {
+		t.Fatalf("removed = %+v", a)
+	}
+}
+
+// A chart whose names could not be looked up still gives readable
+// summaries: the app id stands in for the name.
+func TestSummaryNamesAnAppWithoutAName(t *testing.T) {
+	e := engine(false)
+	b := board{store: "appstore", country: "us", category: "all", depth: 200, complete: true, place: map[string]int{"1400000001": 150}}
+	nameless := func(h int) chart.Snapshot {
+		s := b.snapshot(h)
+		for i := range s.Entries {
+			s.Entries[i].Name = ""
+		}
+		return s
+	}
+	for h := range 30 {
+		b.place["1400000001"] = 148 + h%5
+		run(e, h, nameless(h))
+	}
+	b.place["1400000001"] = 4
+	a := only(t, run(e, 30, nameless(30)), chart.KindSurge)
+	if !strings.HasPrefix(a.Summary, "1400000001 rose from #") {
+		t.Fatalf("summary %q: want the app id in place of the missing name", a.Summary)
+	}
+}
