@@ -19,7 +19,7 @@ func TestInvalidConfigs(t *testing.T) {
 	}{
 		{"invalid-unknown-key.yml", `testdata/invalid-unknown-key.yml:3: stores.appstore.rat: unknown key (did you mean "rate"?)`},
 		{"invalid-unknown-top-key.yml", `testdata/invalid-unknown-top-key.yml:1: dataa_dir: unknown key (did you mean "data_dir"?)`},
-		{"invalid-type.yml", "testdata/invalid-type.yml:3: cannot unmarshal string `fast` into float64"},
+		{"invalid-type.yml", `testdata/invalid-type.yml:3: stores.appstore.rate: got "fast", want a number`},
 		{"invalid-syntax.yml", `testdata/invalid-syntax.yml:1: did not find expected '-' indicator (YAML syntax: check the indentation and quoting from this line on)`},
 		{"invalid-country.yml", `testdata/invalid-country.yml:3: jobs[0].countries[1]: unknown country "uk" for appstore, googleplay (did you mean "gb"?)`},
 		{"invalid-schedule.yml", `testdata/invalid-schedule.yml:4: jobs[0].schedule: schedule "TZ=0 * * * *": use CRON_TZ=Zone, not TZ=Zone`},
@@ -27,7 +27,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-rate.yml", `testdata/invalid-rate.yml:3: stores.googleplay.rate: must be > 0 and <= 100 requests per second (got 0)`},
 		{"invalid-source.yml", `testdata/invalid-source.yml:3: stores.appstore.sources[1]: unknown source "itunes" (want charts, rss, marketing)`},
 		{"invalid-watch.yml", `testdata/invalid-watch.yml:3: watch[0].appstore: "id686449807" is not a numeric App Store id (the digits after "id" in the app's URL)`},
-		{"invalid-duration.yml", `testdata/invalid-duration.yml:1: invalid duration "forever": want e.g. 90d, 36h, 15m`},
+		{"invalid-duration.yml", `testdata/invalid-duration.yml:1: retention: got "forever", want a duration like 90d, 36h or 15m`},
 		{"invalid-no-jobs.yml", `testdata/invalid-no-jobs.yml:1: jobs: no jobs: add at least one (see ` + "`rankpulse config example`)"},
 		{"invalid-category.yml", `testdata/invalid-category.yml:5: jobs[0].categories.appstore[0]: "social" is not an App Store genre id (e.g. 6005 Social Networking) or "all"`},
 		{"invalid-duplicate-job.yml", `testdata/invalid-duplicate-job.yml:4: jobs[1].name: job name "a" is already used by jobs[0]`},

@@ -1,20 +1,29 @@
 // Package config loads and validates the rankpulse YAML configuration
 // (SPEC §2).
 //
-// Loading is strict: unknown keys are errors, `${VAR}` and `${VAR:-default}`
-// in any value are replaced from the environment, defaults are applied for
-// absent keys, and every error names the file, the line and the full key path
-// (for example `rankpulse.yaml:12: jobs[0].countries[3]: unknown country "uk"
-// (did you mean "gb"?)`).
+// Loading is strict: unknown keys, values of the wrong type and a second YAML
+// document are errors, `${VAR}` and `${VAR:-default}` in any value are
+// replaced from the environment (the value then decodes by the type of its
+// field, and a string field gets the variable's text byte for byte), defaults
+// are applied for absent keys, and every error names the file and the line
+// (none for a file that cannot be read), and for a problem with a value its
+// full key path and what is expected (for example `rankpulse.yaml:12:
+// jobs[0].countries[3]: unknown country "uk" (did you mean "gb"?)` or
+// `rankpulse.yaml:7: retention: got "90 days", want a duration like 90d, 36h
+// or 15m`).
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -95,7 +104,8 @@ func Resolve(flagPath string) string {
 }
 
 // Load reads the config at path, or returns the built-in defaults when path
-// is "". The error is an Errors value when the file has problems.
+// is "". The error is an Errors value when the file cannot be read or has
+// problems.
 func Load(path string) (*Config, error) {
 	if path == "" {
 		cfg := Default()
@@ -106,7 +116,15 @@ func Load(path string) (*Config, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w (run `rankpulse config example > %s` for a starting point)", err, path)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the message names the file already
+		}
+		err = fmt.Errorf("cannot read the config file: %w", err)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%w (run `rankpulse config example > %s` for a starting point)", err, path)
+		}
+		return nil, Errors{{File: path, Err: err}}
 	}
 	return Parse(data, path)
 }
@@ -114,9 +132,13 @@ func Load(path string) (*Config, error) {
 // Parse decodes, expands and validates a config file's contents. name is
 // used in error messages.
 func Parse(data []byte, name string) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return nil, Errors{yamlError(name, err)}
+	}
+	if err := extraDocument(dec, name); err != nil {
+		return nil, Errors{err}
 	}
 	cfg := Default()
 	cfg.Path = name
@@ -124,21 +146,37 @@ func Parse(data []byte, name string) (*Config, error) {
 		return cfg, cfg.validate(nil)
 	}
 	doc := root.Content[0]
-	lines := map[string]int{}
-	var errs Errors
-	cfg.Warnings = expandEnv(doc)
-	checkKeys(doc, reflect.TypeFor[Config](), "", name, lines, &errs)
-	if len(errs) > 0 {
-		return nil, errs
+	c := &checker{file: name, lines: map[string]int{}}
+	cfg.Warnings, c.env = expandEnv(doc)
+	c.walk(doc, reflect.TypeFor[Config](), "")
+	if len(c.errs) > 0 {
+		return nil, c.errs
 	}
 	if err := doc.Decode(cfg); err != nil {
 		return nil, Errors{yamlError(name, err)}
 	}
 	cfg.Path = name
-	if err := cfg.validate(&lineIndex{file: name, lines: lines}); err != nil {
+	if err := cfg.validate(&lineIndex{file: name, lines: c.lines}); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// extraDocument reports a second YAML document (after "---"), which would
+// otherwise be silently ignored. Empty documents are harmless.
+func extraDocument(dec *yaml.Decoder, file string) *Error {
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return yamlError(file, err)
+		case len(doc.Content) > 0 && doc.Content[0].ShortTag() != "!!null":
+			return &Error{File: file, Line: doc.Line, Err: errors.New("a second YAML document starts here: rankpulse reads only one; merge it into the first or delete it")}
+		}
+	}
 }
 
 // yamlError turns a yaml.v3 error ("yaml: line 3: ..." or a TypeError with
@@ -169,13 +207,16 @@ var lineRe = regexp.MustCompile(`^line (\d+):\s*`)
 // envRe matches ${VAR} and ${VAR:-default}.
 var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
 
-// expandEnv replaces ${VAR} in every scalar value and returns a warning for
-// each variable that is not set.
-func expandEnv(n *yaml.Node) []string {
-	var warnings []string
+// expandEnv replaces ${VAR} in every scalar and returns a warning for each
+// variable that is not set, and the expanded scalars with their text before
+// expansion. An expanded scalar is tagged a string (its exact text); the
+// checker re-tags it by the type of its field.
+func expandEnv(n *yaml.Node) (warnings []string, expanded map[*yaml.Node]string) {
+	expanded = map[*yaml.Node]string{}
 	var walk func(*yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+			expanded[n] = n.Value
 			n.Value = envRe.ReplaceAllStringFunc(n.Value, func(m string) string {
 				sub := envRe.FindStringSubmatch(m)
 				if v, ok := os.LookupEnv(sub[1]); ok {
@@ -187,56 +228,142 @@ func expandEnv(n *yaml.Node) []string {
 				warnings = append(warnings, fmt.Sprintf("line %d: ${%s} is not set in the environment; using \"\"", n.Line, sub[1]))
 				return ""
 			})
-			if n.Tag == "!!null" || n.Tag == "" {
-				n.Tag = "!!str"
-			}
-			n.Style = yaml.DoubleQuotedStyle
+			n.Tag = "!!str"
 		}
 		for _, c := range n.Content {
 			walk(c)
 		}
 	}
 	walk(n)
-	return warnings
+	return warnings, expanded
 }
 
 var durationType = reflect.TypeFor[Duration]()
 
-// checkKeys walks the YAML tree along the Go type, reporting every key the
-// type does not have, and records the line of every path it passes.
-func checkKeys(n *yaml.Node, t reflect.Type, path, file string, lines map[string]int, errs *Errors) {
+// checker walks the YAML tree along the Go type before it is decoded: it
+// reports every key the type does not have and every value that does not
+// decode into its field, records the line of every path it passes, and makes
+// each ${VAR}-expanded value decode by the type of its field.
+type checker struct {
+	file  string
+	lines map[string]int
+	env   map[*yaml.Node]string // expanded scalars → their text before expansion
+	errs  Errors
+}
+
+func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch {
-	case t == durationType:
-		return
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := joinPath(path, k.Value)
-			lines[p] = k.Line
+			c.lines[p] = k.Line
 			ft, ok := fields[k.Value]
 			if !ok {
-				msg := ErrUnknownKey.Error()
+				hint := fmt.Sprintf(" (known keys here: %s)", strings.Join(sortedKeys(fields), ", "))
 				if s := suggest(k.Value, fields); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				} else {
-					msg += fmt.Sprintf(" (known keys here: %s)", strings.Join(sortedKeys(fields), ", "))
+					hint = fmt.Sprintf(" (did you mean %q?)", s)
 				}
-				*errs = append(*errs, &Error{File: file, Line: k.Line, Field: p, Err: fmt.Errorf("%w%s", ErrUnknownKey, strings.TrimPrefix(msg, ErrUnknownKey.Error()))})
+				c.errs = append(c.errs, &Error{File: c.file, Line: k.Line, Field: p, Err: fmt.Errorf("%w%s", ErrUnknownKey, hint)})
 				continue
 			}
-			checkKeys(v, ft, p, file, lines, errs)
+			c.walk(v, ft, p)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := joinPath(path, k.Value)
+			c.lines[p] = k.Line
+			c.walk(k, t.Key(), p)
+			c.walk(v, t.Elem(), p)
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
-		for i, c := range n.Content {
+		for i, e := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			lines[p] = c.Line
-			checkKeys(c, t.Elem(), p, file, lines, errs)
+			c.lines[p] = e.Line
+			c.walk(e, t.Elem(), p)
+		}
+	default:
+		c.value(n, t, path)
+	}
+}
+
+// value checks that a scalar (or a node of the wrong kind) decodes into t.
+func (c *checker) value(n *yaml.Node, t reflect.Type, path string) {
+	orig, expanded := c.env[n]
+	if expanded {
+		// The text decodes by its field's type and is never parsed as
+		// YAML: a string field gets it byte for byte; any other field the
+		// plain scalar it spells (50, false, 2.5, 90d), unless that would
+		// be null.
+		n.Tag, n.Style = "", 0
+		if t.Kind() == reflect.String || n.ShortTag() == "!!null" {
+			n.Tag = "!!str"
 		}
 	}
+	err := n.Decode(reflect.New(t).Interface())
+	if err == nil {
+		return
+	}
+	te := &typeError{want: want(t), err: err}
+	switch {
+	case expanded:
+		te.got = fmt.Sprintf("the expansion of %q", orig) // it may be a secret
+	case n.Kind == yaml.ScalarNode:
+		te.got = strconv.Quote(n.Value)
+		plain := yaml.Node{Kind: yaml.ScalarNode, Value: n.Value}
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 && plain.Decode(reflect.New(t).Interface()) == nil {
+			te.want += " (remove the quotes)"
+		}
+	case n.Kind == yaml.SequenceNode:
+		te.got = "a list"
+	case n.Kind == yaml.MappingNode:
+		te.got = "a mapping"
+	default:
+		te.got = "an alias"
+	}
+	line := c.lines[path]
+	if line == 0 {
+		line = n.Line
+	}
+	c.errs = append(c.errs, &Error{File: c.file, Line: line, Field: path, Err: te})
+}
+
+// typeError is a value that does not decode into its field; err is
+// yaml.v3's own account of it.
+type typeError struct {
+	got, want string
+	err       error
+}
+
+func (e *typeError) Error() string { return "got " + e.got + ", want " + e.want }
+func (e *typeError) Unwrap() error { return e.err }
+
+// want says what a field of type t takes.
+func want(t reflect.Type) string {
+	if t == durationType {
+		return "a duration like 90d, 36h or 15m"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "a mapping"
+	}
+	return t.String()
 }
 
 // yamlFields maps the YAML keys of a struct (inline fields flattened) to

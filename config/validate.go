@@ -1,10 +1,12 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,8 +57,10 @@ func (c *Config) validate(li *lineIndex) error {
 		checkURL(v, "public_url", c.PublicURL)
 	}
 	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			v.add("listen", "%q is not host:port (use \"\" to turn the HTTP server off): %v", c.Listen, err)
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+			v.add("listen", "%q is not host:port (use \"\" to turn the HTTP server off): %w", c.Listen, err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			v.add("listen", "%q: the port must be a number from 0 to 65535", c.Listen)
 		}
 	}
 	if c.Retention.D() < time.Hour {
@@ -153,12 +157,15 @@ func (c *Config) validateJobs(v *validator) {
 		if len(j.Stores) == 0 {
 			v.add(p+".stores", "must list at least one of %s", strings.Join(chart.Stores, ", "))
 		}
+		var stores []string // the valid ones: countries are checked against them
 		for k, s := range j.Stores {
-			if !chart.ValidStore(s) {
+			if chart.ValidStore(s) {
+				stores = append(stores, s)
+			} else {
 				v.add(fmt.Sprintf("%s.stores[%d]", p, k), "unknown store %q (want %s)", s, strings.Join(chart.Stores, ", "))
 			}
 		}
-		c.validateCountries(v, p, j)
+		c.validateCountries(v, p, j, stores)
 		if len(j.Charts) == 0 {
 			v.add(p+".charts", "must list at least one of %s", strings.Join(chart.Charts, ", "))
 		}
@@ -167,9 +174,9 @@ func (c *Config) validateJobs(v *validator) {
 				v.add(fmt.Sprintf("%s.charts[%d]", p, k), "unknown chart %q (want %s)", ch, strings.Join(chart.Charts, ", "))
 			}
 		}
-		for _, s := range j.Stores {
+		for _, s := range stores {
 			cats := j.Categories.For(s)
-			if chart.ValidStore(s) && len(cats) == 0 {
+			if len(cats) == 0 {
 				v.add(p+".categories."+s, "must list at least one category (\"all\" for the overall chart)")
 			}
 			for k, cat := range cats {
@@ -189,7 +196,9 @@ func (c *Config) validateJobs(v *validator) {
 	}
 }
 
-func (c *Config) validateCountries(v *validator, p string, j Job) {
+// validateCountries checks a job's countries against its valid stores
+// (none: only what does not depend on the store).
+func (c *Config) validateCountries(v *validator, p string, j Job, stores []string) {
 	if len(j.Countries) == 0 {
 		v.add(p+".countries", "must list country codes (e.g. [us, gb]) or [all]")
 		return
@@ -207,16 +216,19 @@ func (c *Config) validateCountries(v *validator, p string, j Job) {
 			v.add(f, "country %q is listed twice", cc)
 		}
 		seen[cc] = true
+		if len(stores) == 0 {
+			continue
+		}
 		var served, missing []string
-		for _, s := range j.Stores {
+		for _, s := range stores {
 			if chart.HasCountry(s, cc) {
 				served = append(served, s)
-			} else if chart.ValidStore(s) {
+			} else {
 				missing = append(missing, s)
 			}
 		}
 		if len(served) == 0 {
-			msg := fmt.Sprintf("unknown country %q for %s", cc, strings.Join(j.Stores, ", "))
+			msg := fmt.Sprintf("unknown country %q for %s", cc, strings.Join(stores, ", "))
 			if s, ok := countryAliases[cc]; ok {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else if s := closest(cc, chart.CountryCodes()); s != "" {
@@ -348,6 +360,15 @@ func (c *Config) validateAlerts(v *validator) {
 		}
 		if w.Secret != "" && w.Format != "json" {
 			v.add(p+".secret", "only the json format is signed; remove the secret or use format: json")
+		}
+		// Standard Webhooks: the key is the base64 after "whsec_" (as
+		// alerts/webhook.Sign decodes it). Never print the secret.
+		if rest, ok := strings.CutPrefix(w.Secret.Value(), "whsec_"); ok {
+			if key, err := base64.StdEncoding.DecodeString(rest); err != nil {
+				v.add(p+".secret", "the whsec_ secret is not base64 (%w): copy it exactly as the receiver issued it, or drop the whsec_ prefix to sign with the text as it is", err)
+			} else if len(key) == 0 {
+				v.add(p+".secret", "the whsec_ secret is empty: put the receiver's base64 key after whsec_")
+			}
 		}
 		if w.Timeout.D() <= 0 || w.Timeout.D() > 5*time.Minute {
 			v.add(p+".timeout", "must be between 0 and 5m (got %s)", w.Timeout)

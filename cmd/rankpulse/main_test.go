@@ -196,9 +196,6 @@ func TestUsageAndConfigErrorsExit2(t *testing.T) {
 	} {
 		code, _, stderr := invoke(t, "", tt.args...)
 		wantCode := exitUsage
-		if strings.HasSuffix(tt.args[len(tt.args)-1], "missing.yaml") {
-			wantCode = exitFailure
-		}
 		if code != wantCode || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, code, stderr, wantCode, tt.want)
 		}
