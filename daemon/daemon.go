@@ -242,7 +242,7 @@ func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, prog
 	sum.Alerts = len(raised)
 	d.writeSinks(wctx, sinks.Batch{Snapshots: batch, Alerts: raised})
 	sum.Duration = time.Since(sum.Started)
-	d.finish(sum)
+	d.finish(ctx, sum)
 	return sum
 }
 
@@ -272,7 +272,7 @@ func (d *Daemon) annotate(s *chart.Snapshot) {
 	}
 }
 
-func (d *Daemon) finish(sum Summary) {
+func (d *Daemon) finish(ctx context.Context, sum Summary) {
 	d.m.SweepDuration.WithLabelValues(sum.Job).Observe(sum.Duration.Seconds())
 	d.m.LastSweep.WithLabelValues(sum.Job).Set(float64(time.Now().Unix()))
 	d.m.LastSweepFails.WithLabelValues(sum.Job).Set(float64(sum.Incomplete + sum.Failed))
@@ -294,15 +294,22 @@ func (d *Daemon) finish(sum Summary) {
 	}
 	d.mu.Unlock()
 	if prune {
-		d.prune()
+		d.prune(ctx)
 	}
 }
 
-func (d *Daemon) prune() {
+// prune drops snapshots older than the retention. Shutting down cancels it
+// (it is one transaction, so nothing is half done); the next sweep retries.
+func (d *Daemon) prune(ctx context.Context) {
 	before := time.Now().Add(-d.cfg.Retention.D())
-	n, err := d.db.Prune(context.Background(), before)
+	n, err := d.db.Prune(ctx, before)
 	if err != nil {
-		d.log.Error("pruning the embedded store failed", "error", err)
+		if ctx.Err() == nil {
+			d.log.Error("pruning the embedded store failed; retried after the next sweep", "error", err)
+		}
+		d.mu.Lock()
+		d.lastPrune = time.Time{}
+		d.mu.Unlock()
 		return
 	}
 	if n > 0 {
@@ -372,7 +379,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.prune()
+	d.prune(ctx)
 	sched := scheduler.New(d.log)
 	for _, job := range d.cfg.Jobs {
 		if err := sched.Add(scheduler.Job{Name: job.Name, Spec: job.Schedule, Run: func(ctx context.Context, slot time.Time) {
@@ -420,7 +427,7 @@ func (d *Daemon) Import(ctx context.Context, snaps []chart.Snapshot) error {
 	}
 	for _, s := range d.sinks {
 		if err := s.Write(ctx, sinks.Batch{Snapshots: snaps}); err != nil {
-			return fmt.Errorf("%s: %w", s.Name(), err)
+			return fmt.Errorf("the batch is in the embedded store, but sink %s refused it: %w", s.Name(), err)
 		}
 	}
 	return nil
@@ -504,10 +511,15 @@ func (d *Daemon) rebuildAlerts(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	pending, raisedTotal := 0, 0
+	pending, raisedTotal, corrupt := 0, 0, 0
 	for _, si := range slots {
 		var snaps []chart.Snapshot
-		if err := d.db.Snapshots(ctx, storage.Query{Since: si.Slot, Until: si.Slot.Add(time.Second)}, func(s chart.Snapshot) error {
+		q := storage.Query{Since: si.Slot, Until: si.Slot.Add(time.Second), OnCorrupt: func(ce *storage.CorruptError) error {
+			corrupt++
+			d.log.Error("a stored snapshot cannot be read; the alert engine goes on without it", "error", ce)
+			return nil
+		}}
+		if err := d.db.Snapshots(ctx, q, func(s chart.Snapshot) error {
 			d.annotate(&s)
 			snaps = append(snaps, s)
 			return nil
@@ -528,6 +540,6 @@ func (d *Daemon) rebuildAlerts(ctx context.Context) error {
 		raisedTotal += len(raised)
 		d.writeSinks(ctx, sinks.Batch{Alerts: raised})
 	}
-	d.log.Info("alert engine rebuilt from the embedded store", "slots", len(slots), "evaluated_now", pending, "alerts_raised", raisedTotal, "took", time.Since(start).Round(time.Millisecond))
+	d.log.Info("alert engine rebuilt from the embedded store", "slots", len(slots), "evaluated_now", pending, "alerts_raised", raisedTotal, "unreadable_snapshots", corrupt, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -48,7 +48,7 @@ func (d *DB) History(ctx context.Context, store, appID string, q Query) ([]Point
 	err = d.scan(ctx, q, func(r snapshotRow) error {
 		packed, err := unpack(r.blob)
 		if err != nil {
-			return fmt.Errorf("storage: %s: %w", r.key, err)
+			return q.corrupt(r, err)
 		}
 		p := Point{Time: time.Unix(r.slot, 0).UTC(), Key: r.key, Complete: r.complete, Depth: r.depth}
 		for _, e := range packed {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -49,6 +50,12 @@ func (d *DB) Latest(ctx context.Context, q Query) ([]chart.Snapshot, error) {
 	out := make([]chart.Snapshot, 0, len(page))
 	for _, r := range page {
 		s, err := d.decode(ctx, r)
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) && q.OnCorrupt != nil {
+			if err := q.OnCorrupt(ce); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +238,7 @@ func (d *DB) Histories(ctx context.Context, apps []AppRef, q Query, fn func(AppR
 		}
 		packed, err := unpack(r.blob)
 		if err != nil {
-			return fmt.Errorf("storage: %s: %w", r.key, err)
+			return q.corrupt(r, err)
 		}
 		ranks = append(ranks[:0], make([]int, len(list))...)
 		names = append(names[:0], make([]string, len(list))...)

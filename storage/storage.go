@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +110,9 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (time);
 `
 
+// schemaVersion is the layout this build writes and the newest it reads.
+const schemaVersion = 1
+
 // Open opens (creating if needed) the store in dir.
 func Open(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -125,9 +129,18 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
 	}
-	if _, err := db.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')`); err != nil {
+	if _, err := db.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(schemaVersion)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	var version string
+	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	if v, err := strconv.Atoi(version); err != nil || v > schemaVersion {
+		db.Close()
+		return nil, fmt.Errorf("storage: %s has schema version %q and this rankpulse reads up to %d: it was written by a newer rankpulse; run that version, or point data_dir elsewhere", path, version, schemaVersion)
 	}
 	return &DB{
 		db: db, path: path,
@@ -331,6 +344,34 @@ type Query struct {
 	Countries    []string
 	Chart        string
 	Category     string
+	// OnCorrupt, when set, is given each snapshot that cannot be decoded
+	// instead of ending the read; the read goes on when it returns nil.
+	OnCorrupt func(*CorruptError) error
+}
+
+// CorruptError is a stored snapshot whose entries cannot be decoded: the
+// database file was damaged, or written by a newer rankpulse.
+type CorruptError struct {
+	Key  chart.Key
+	Time time.Time
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("storage: the stored snapshot of %s at %s cannot be read: %v (the database file is damaged or was written by a newer rankpulse; the other snapshots are unaffected)",
+		e.Key, e.Time.Format(time.RFC3339), e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// corrupt reports a snapshot that cannot be decoded: it ends the read
+// unless q.OnCorrupt lets it go on.
+func (q Query) corrupt(r snapshotRow, err error) error {
+	ce := &CorruptError{Key: r.key, Time: time.Unix(r.slot, 0).UTC(), Err: err}
+	if q.OnCorrupt == nil {
+		return ce
+	}
+	return q.OnCorrupt(ce)
 }
 
 func (q Query) where() (string, []any) {
@@ -364,6 +405,9 @@ func (q Query) where() (string, []any) {
 func (d *DB) Snapshots(ctx context.Context, q Query, fn func(chart.Snapshot) error) error {
 	return d.scan(ctx, q, func(row snapshotRow) error {
 		s, err := d.decode(ctx, row)
+		if ce := (*CorruptError)(nil); errors.As(err, &ce) && q.OnCorrupt != nil {
+			return q.OnCorrupt(ce)
+		}
 		if err != nil {
 			return err
 		}
@@ -466,7 +510,7 @@ func (d *DB) decode(ctx context.Context, r snapshotRow) (chart.Snapshot, error) 
 	}
 	packed, err := unpack(r.blob)
 	if err != nil {
-		return s, fmt.Errorf("storage: %s at %s: %w", r.key, s.Time.Format(time.RFC3339), err)
+		return s, &CorruptError{Key: r.key, Time: s.Time, Err: err}
 	}
 	keys, err := d.resolve(ctx, packed)
 	if err != nil {

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -278,5 +281,65 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// damage overwrites the entries of the newest stored snapshot with bytes
+// that do not decode, as a damaged file or a newer layout would.
+func damage(t *testing.T, dir string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, storage.FileName))
+	must(t, err)
+	defer raw.Close()
+	_, err = raw.Exec(`UPDATE snapshots SET entries = x'02000102' WHERE rowid = (SELECT max(rowid) FROM snapshots)`)
+	must(t, err)
+}
+
+func TestAnUnreadableSnapshotIsNamedAndCanBeSkipped(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	t1 := time.Date(2021, 1, 7, 10, 0, 0, 0, time.UTC)
+	must(t, db.SaveSnapshots(context.Background(), []chart.Snapshot{snap(t1, true, "a", "b"), snap(t1.Add(time.Hour), true, "b", "a")}))
+	damage(t, dir)
+
+	ctx := context.Background()
+	err := db.Snapshots(ctx, storage.Query{}, func(chart.Snapshot) error { return nil })
+	var ce *storage.CorruptError
+	if !errors.As(err, &ce) || !ce.Time.Equal(t1.Add(time.Hour)) || !strings.Contains(err.Error(), "cannot be read") || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("reading a damaged snapshot: %v", err)
+	}
+
+	var skipped []*storage.CorruptError
+	q := storage.Query{OnCorrupt: func(ce *storage.CorruptError) error { skipped = append(skipped, ce); return nil }}
+	if got := all(t, db, q); len(got) != 1 || !got[0].Time.Equal(t1) || len(skipped) != 1 {
+		t.Fatalf("with OnCorrupt: %d snapshots, %d skipped; want the readable one and one skipped", len(got), len(skipped))
+	}
+	skipped = nil
+	points, err := db.History(ctx, "appstore", "a", q)
+	if err != nil || len(points) != 1 || points[0].Rank != 1 || len(skipped) != 1 {
+		t.Fatalf("history with OnCorrupt: %v, %v, %d skipped", points, err, len(skipped))
+	}
+	if _, err := db.History(ctx, "appstore", "a", storage.Query{}); !errors.As(err, &ce) {
+		t.Fatalf("history without OnCorrupt: %v", err)
+	}
+	latest, err := db.Latest(ctx, q)
+	if err != nil || len(latest) != 0 || len(skipped) != 2 {
+		t.Fatalf("latest with OnCorrupt: %d snapshots, %v, %d skipped in all", len(latest), err, len(skipped))
+	}
+}
+
+func TestANewerSchemaIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	db, err := storage.Open(context.Background(), dir)
+	must(t, err)
+	db.Close()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, storage.FileName))
+	must(t, err)
+	_, err = raw.Exec(`UPDATE meta SET value = '7' WHERE key = 'schema_version'`)
+	must(t, err)
+	raw.Close()
+	_, err = storage.Open(context.Background(), dir)
+	if err == nil || !strings.Contains(err.Error(), `schema version "7"`) || !strings.Contains(err.Error(), "newer rankpulse") {
+		t.Fatalf("opening a newer store: %v", err)
 	}
 }
