@@ -148,6 +148,8 @@ func (s *Snapshot) Validate() error {
 	prev := 0
 	for i, e := range s.Entries {
 		switch {
+		case e.Rank < 1:
+			return bad("entries[%d]: rank %d is not a rank (ranks start at 1)", i, e.Rank)
 		case e.Rank <= prev:
 			return bad("entries[%d]: rank %d does not follow rank %d (ranks must increase from 1)", i, e.Rank, prev)
 		case e.AppID == "":

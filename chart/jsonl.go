@@ -43,6 +43,9 @@ func (r *Reader) Next() (Snapshot, error) {
 			return Snapshot{}, fmt.Errorf("read snapshot jsonl: %w", err)
 		}
 		r.line++
+		if r.line == 1 {
+			raw = bytes.TrimPrefix(raw, []byte("\ufeff")) // a byte-order mark some editors write
+		}
 		raw = bytes.TrimSpace(raw)
 		if len(raw) == 0 {
 			continue

@@ -12,8 +12,11 @@ import (
 )
 
 func (c *cli) alertsCmd(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "test" {
+	if len(args) == 0 {
 		return usagef("alerts needs a subcommand: test")
+	}
+	if args[0] != "test" {
+		return usagef("unknown alerts subcommand %q (want: test)", args[0])
 	}
 	fs := c.flags("alerts test")
 	cfgPath := fs.String("config", "", "config file (alerts.webhooks)")

@@ -45,7 +45,7 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 			return fmt.Errorf("backtest: %w", err)
 		}
 	} else if f, err = os.Open(*input); err != nil {
-		return fmt.Errorf("backtest: %w", err)
+		return usagef("--input: %v (give a snapshot JSONL file, as `rankpulse export` writes, or - for stdin)", err)
 	}
 	defer f.Close()
 

@@ -38,7 +38,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 	if *input != "-" {
 		f, err := os.Open(*input)
 		if err != nil {
-			return fmt.Errorf("import: %w", err)
+			return usagef("--input: %v (give a snapshot JSONL file, as `rankpulse export` writes, or - for stdin)", err)
 		}
 		defer f.Close()
 		in, name = f, *input
@@ -57,7 +57,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 			return nil
 		}
 		if err := d.Import(ctx, batch); err != nil {
-			return fmt.Errorf("import %s (before line %d): %w; the %d snapshots before this batch were imported", name, r.Line(), err, imported)
+			return fmt.Errorf("import %s (batch ending before line %d): %w; %d snapshots before this batch were fully imported; import the file again once fixed (stored snapshots are replaced, not duplicated)", name, r.Line(), err, imported)
 		}
 		imported += len(batch)
 		batch = batch[:0]
@@ -100,6 +100,9 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 		return &exitError{exitFailure}
 	}
 	fmt.Fprintln(c.stderr)
+	if imported == 0 {
+		return fmt.Errorf("%s holds no snapshot: nothing was imported (is it the right file? `rankpulse export` writes the format)", name)
+	}
 	return nil
 }
 
@@ -124,6 +127,9 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 			return usagef("--until: %v", err)
 		}
 	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		return usagef("--since %s is not before --until %s: nothing to export", *since, *until)
+	}
 	cfg, err := c.loadConfig(*cfgPath)
 	if err != nil {
 		return err
@@ -135,6 +141,12 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 	defer db.Close()
 	watch := cfg.WatchIndex()
 	w := chart.NewWriter(c.stdout)
+	unreadable := 0
+	q.OnCorrupt = func(ce *storage.CorruptError) error {
+		unreadable++
+		fmt.Fprintf(c.stderr, "rankpulse: skipped: %v\n", ce)
+		return nil
+	}
 	err = db.Snapshots(ctx, q, func(s chart.Snapshot) error {
 		for i, e := range s.Entries {
 			s.Entries[i].Watch = watch[s.Store][e.AppID]
@@ -144,5 +156,11 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if unreadable > 0 {
+		return fmt.Errorf("%d stored snapshot(s) could not be read and were skipped (listed above); every other snapshot was exported", unreadable)
+	}
+	return nil
 }

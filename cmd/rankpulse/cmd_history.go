@@ -43,6 +43,11 @@ func (c *cli) historyCmd(ctx context.Context, args []string) error {
 	if *chartName != "" && !chart.ValidChart(*chartName) {
 		return usagef("--chart %q: want top-free, top-paid or top-grossing", *chartName)
 	}
+	for _, cc := range splitList(*country) {
+		if !chart.HasCountry(chart.AppStore, cc) && !chart.HasCountry(chart.GooglePlay, cc) {
+			return usagef("--country %q: not a country code either store serves (two lowercase letters, e.g. us, tr)", cc)
+		}
+	}
 	from, err := parseSince(*since, time.Now())
 	if err != nil {
 		return usagef("--since: %v", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/rankpulse/rankpulse/internal/fakestore"
 	"github.com/rankpulse/rankpulse/internal/fixtures"
 	"github.com/rankpulse/rankpulse/internal/influxtest"
+	"github.com/rankpulse/rankpulse/storage"
 )
 
 func TestMain(m *testing.M) { influxtest.Main(m) }
@@ -190,7 +192,12 @@ func TestUsageAndConfigErrorsExit2(t *testing.T) {
 		{[]string{"run", "--config", bad}, "1 config error(s)"},
 		{[]string{"scrape", "--country", "xx"}, `--country "xx": not a country code appstore serves`},
 		{[]string{"history"}, "give exactly one of --app ID or --watch NAME"},
+		{[]string{"history", "--app", "1", "--country", "USA"}, `--country "USA": not a country code either store serves`},
+		{[]string{"export", "--since", "2021-01-08", "--until", "2021-01-01"}, "--since 2021-01-08 is not before --until 2021-01-01"},
 		{[]string{"import"}, "--input is required"},
+		{[]string{"import", "--input", filepath.Join(dir, "nope.jsonl")}, "--input: open " + filepath.Join(dir, "nope.jsonl") + ": no such file or directory (give a snapshot JSONL file"},
+		{[]string{"backtest", "--input", filepath.Join(dir, "nope.jsonl")}, "--input: open " + filepath.Join(dir, "nope.jsonl") + ": no such file or directory (give a snapshot JSONL file"},
+		{[]string{"alerts", "frobnicate"}, `unknown alerts subcommand "frobnicate" (want: test)`},
 		{[]string{"run", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"config", "check", "--config", filepath.Join(dir, "missing.yaml")}, "rankpulse config example"},
 	} {
@@ -387,6 +394,17 @@ func TestBacktestIsDeterministicAndOrderFree(t *testing.T) {
 	_, reversed, stderr := invoke(t, strings.Join(lines, "\n")+"\n", "backtest", "--config", cfg, "--input", "-")
 	if reversed != first {
 		t.Fatalf("backtest of reversed input differs (%s)", stderr)
+	}
+	// Every line twice (a file concatenated with itself, in order or not):
+	// a chart read twice in a slot counts once.
+	doubled := make([]string, 0, 2*len(lines))
+	for _, l := range lines {
+		doubled = append(doubled, l, l)
+	}
+	for _, in := range [][]string{doubled, append(slices.Clone(lines), lines...)} {
+		if _, twice, stderr := invoke(t, strings.Join(in, "\n")+"\n", "backtest", "--config", cfg, "--input", "-"); twice != first {
+			t.Fatalf("backtest of duplicated input differs (%s)", stderr)
+		}
 	}
 	var got []chart.Alert
 	for _, l := range strings.Split(strings.TrimSpace(first), "\n") {
@@ -606,5 +624,51 @@ alerts:
 	}
 	if code, _, stderr := invoke(t, "", "alerts", "test", "--config", cfg, "--webhook", "nope"); code != exitUsage || !strings.Contains(stderr, `"nope" is not configured`) {
 		t.Fatalf("unknown webhook: %d %s", code, stderr)
+	}
+}
+
+// A stored snapshot that cannot be decoded stops neither the daemon's start
+// (the alert engine's rebuild skips it) nor an export, which names it, goes
+// on and exits 1.
+func TestAnUnreadableSnapshotIsSkippedAndNamed(t *testing.T) {
+	e := newEnv(t, false, "")
+	if code, _, stderr := invoke(t, "", "run", "--once", "--config", e.cfgPath); code != exitOK {
+		t.Fatalf("run --once exited %d: %s", code, stderr)
+	}
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "data", storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE snapshots SET entries = x'02000102' WHERE rowid = (SELECT max(rowid) FROM snapshots)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	code, stdout, stderr := invoke(t, "", "export", "--config", e.cfgPath)
+	if code != exitFailure {
+		t.Fatalf("export of a damaged store exited %d, want %d: %s", code, exitFailure, stderr)
+	}
+	if n := len(readSnapshots(t, stdout)); n != 11 {
+		t.Errorf("export returned %d snapshots, want the 11 readable ones", n)
+	}
+	if !strings.Contains(stderr, "skipped: storage: the stored snapshot of appstore/") || !strings.Contains(stderr, "1 stored snapshot(s) could not be read") {
+		t.Errorf("export did not name what it skipped: %s", stderr)
+	}
+	code, _, stderr = invoke(t, "", "run", "--once", "--config", e.cfgPath)
+	if code != exitOK {
+		t.Fatalf("run --once over a damaged store exited %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "a stored snapshot cannot be read; the alert engine goes on without it") {
+		t.Errorf("the damaged snapshot was not reported: %s", stderr)
+	}
+}
+
+func TestImportOfNothingSaysSo(t *testing.T) {
+	e := newEnv(t, false, "")
+	for _, in := range []string{"", "\n\n"} {
+		code, _, stderr := invoke(t, in, "import", "--config", e.cfgPath, "--input", "-")
+		if code != exitFailure || !strings.Contains(stderr, "stdin holds no snapshot: nothing was imported") {
+			t.Errorf("import of %q: exit %d, %s", in, code, stderr)
+		}
 	}
 }
