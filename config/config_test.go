@@ -37,7 +37,7 @@ func TestInvalidConfigs(t *testing.T) {
 			"testdata/invalid-webhooks.yml:11: alerts.webhooks[2].format: \"teams\" is not one of json, slack, discord, alertmanager\n" +
 			"testdata/invalid-webhooks.yml:13: alerts.webhooks[2].filter.kinds[0]: \"surges\" is not a known value\n" +
 			"testdata/invalid-webhooks.yml:14: alerts.webhooks[2].filter.watch[0]: \"nobody\" is not a known value"},
-		{"invalid-influx.yml", "testdata/invalid-influx.yml:3: sinks.influxdb.url: \"localhost:8086\" is not an http(s) URL\ntestdata/invalid-influx.yml:4: sinks.influxdb.bucket: must name the database (InfluxDB 1.8: \"db\" or \"db/rp\") or bucket"},
+		{"invalid-influx.yml", "testdata/invalid-influx.yml:3: sinks.influxdb.url: is not an http(s) URL: it does not start with http:// or https://\ntestdata/invalid-influx.yml:4: sinks.influxdb.bucket: must name the database (InfluxDB 1.8: \"db\" or \"db/rp\") or bucket"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -131,10 +131,17 @@ func checkFetch(v *validator, prefix string, f Fetch) {
 	}
 }
 
+// checkURL reports a value that is not an http(s) URL without repeating
+// it: a URL may carry a password or a token.
 func checkURL(v *validator, field, raw string) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.add(field, "%q is not an http(s) URL", raw)
+	switch {
+	case err != nil:
+		v.add(field, "is not an http(s) URL: it does not parse (want e.g. http://localhost:8086)")
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(field, "is not an http(s) URL: it does not start with http:// or https://")
+	case u.Host == "":
+		v.add(field, "is not an http(s) URL: it names no host")
 	}
 }
 

@@ -63,3 +63,16 @@ func TestWebhookSecretMustBeBase64(t *testing.T) {
 		t.Fatalf("an empty whsec_ key: %v", err)
 	}
 }
+
+// A malformed URL is reported without being repeated: it may hold a
+// password or a token.
+func TestBadURLIsNotEchoed(t *testing.T) {
+	for _, raw := range []string{"user:hunter2pw@influx:8086", "http://user:hunter2pw@%zz/", "ftp://user:hunter2pw@host/", "http:///path?token=hunter2pw"} {
+		_, err := config.Parse([]byte("sinks:\n  influxdb:\n    url: '"+raw+"'\n    bucket: rankpulse\n"), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), "sinks.influxdb.url: is not an http(s) URL") {
+			t.Errorf("%s: %v", raw, err)
+		} else if strings.Contains(err.Error(), "hunter2pw") {
+			t.Errorf("the URL's secret is in the error: %v", err)
+		}
+	}
+}

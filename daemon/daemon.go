@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 				d.db.Close()
 				return nil, fmt.Errorf("sinks.influxdb: %w", err)
 			}
-			log.Warn("influxdb is not answering; sweeps will be spooled until it does", "url", ic.URL, "error", err)
+			log.Warn("influxdb is not answering; sweeps will be spooled until it does", "url", influx.RedactURL(ic.URL), "error", err)
 		}
 		s, err := influx.New(*ic, log, m)
 		if err != nil {

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -260,7 +262,7 @@ func (r Result) OK() bool { return r.Err == nil && r.Status >= 200 && r.Status <
 
 // Send makes one attempt to deliver m to a receiver.
 func (d *Dispatcher) Send(ctx context.Context, w config.Webhook, n Notifier, m Message) Result {
-	ctx, cancel := context.WithTimeoutCause(ctx, w.Timeout.D(), fmt.Errorf("webhook %s: no answer within its %s timeout", w.Name, w.Timeout))
+	ctx, cancel := context.WithTimeoutCause(ctx, w.Timeout.D(), fmt.Errorf("no answer within its %s timeout", w.Timeout))
 	defer cancel()
 	req, err := n.Request(ctx, m)
 	if err != nil {
@@ -272,11 +274,11 @@ func (d *Dispatcher) Send(ctx context.Context, w config.Webhook, n Notifier, m M
 		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.DeadlineExceeded) {
 			err = cause
 		}
-		return Result{Latency: time.Since(start), Err: redact(err, w)}
+		return Result{Latency: time.Since(start), Err: sendError(err, w)}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	res := Result{Status: resp.StatusCode, Latency: time.Since(start), FirstLine: firstLine(body)}
+	res := Result{Status: resp.StatusCode, Latency: time.Since(start), FirstLine: redact(firstLine(body), w)}
 	res.RetryAfter = scrapers.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	if res.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
 		var v struct {
@@ -289,18 +291,78 @@ func (d *Dispatcher) Send(ctx context.Context, w config.Webhook, n Notifier, m M
 	return res
 }
 
-// redact keeps the URL (a secret for Slack and Discord) out of an error.
-func redact(err error, w config.Webhook) error {
-	msg := err.Error()
-	if u := w.URL.Value(); u != "" {
-		msg = strings.ReplaceAll(msg, u, "<url of webhook "+w.Name+">")
+// sendError is what Send reports when a request got no answer: the
+// receiver's name and the cause, never the URL (a secret for Slack and
+// Discord). The HTTP client's *url.Error spells the URL its own way (its
+// password as ***, its path escaped), so it is dropped for its cause rather
+// than redacted; redact then catches any secret still in the text.
+func sendError(err error, w config.Webhook) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
-	for _, v := range w.Headers {
-		if v.Value() != "" {
-			msg = strings.ReplaceAll(msg, v.Value(), "REDACTED")
+	err = fmt.Errorf("POST to receiver %q: %w", w.Name, err)
+	if msg := redact(err.Error(), w); msg != err.Error() {
+		return errors.New(msg) // the chain holds a secret: keep only the text
+	}
+	return err
+}
+
+// redact replaces every spelling of a receiver's secrets in s: its URL as
+// configured, as net/url and net/http print it, without user info, its
+// path, user info and query values, and its header values and signing
+// secret. Strings shorter than 4 bytes are left alone: they would garble
+// the message more than they hide.
+func redact(s string, w config.Webhook) string {
+	if s == "" {
+		return s
+	}
+	repl := map[string]string{}
+	add := func(with string, olds ...string) {
+		for _, old := range olds {
+			if len(old) >= 4 {
+				repl[old] = with
+				if q := strconv.Quote(old); q[1:len(q)-1] != old { // url.Error quotes the URL
+					repl[q[1:len(q)-1]] = with
+				}
+			}
 		}
 	}
-	return errors.New(msg)
+	raw := w.URL.Value()
+	named := "<url of webhook " + w.Name + ">"
+	add(named, raw)
+	if u, err := url.Parse(raw); err == nil {
+		add(named, u.String())
+		v := *u
+		v.User = nil
+		add(named, v.String())
+		if u.User != nil {
+			v.User = url.UserPassword(u.User.Username(), "***") // as net/http prints it
+			add(named, v.String(), u.Redacted())
+			pw, _ := u.User.Password()
+			add("REDACTED", u.User.String(), pw)
+		}
+		add("REDACTED", u.Path, u.EscapedPath(), u.RawQuery)
+		for _, vs := range u.Query() {
+			for _, x := range vs {
+				add("REDACTED", x, url.QueryEscape(x))
+			}
+		}
+	}
+	add("REDACTED", w.Secret.Value())
+	for _, h := range w.Headers {
+		add("REDACTED", h.Value())
+		add("REDACTED", strings.Fields(h.Value())...) // "Bearer <token>"
+	}
+	olds := slices.Collect(maps.Keys(repl))
+	// At each position strings.Replacer tries the old strings in order:
+	// longest first, so a whole URL goes before the parts it contains.
+	slices.SortFunc(olds, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(olds))
+	for _, old := range olds {
+		pairs = append(pairs, old, repl[old])
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
 }
 
 func firstLine(b []byte) string {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -492,35 +493,67 @@ func TestFilters(t *testing.T) {
 	}
 }
 
+// TestSecretsStayOutOfLogsAndErrors sends to a receiver whose URL carries
+// secrets in its user info, its path (one that needs escaping) and its
+// query, and whose headers and signing secret are secrets too, when it is
+// down and when it answers 500 echoing what it got. No secret may reach the
+// retry log, the outbox's last_error or the error of a direct send (as
+// `rankpulse alerts test` makes).
 func TestSecretsStayOutOfLogsAndErrors(t *testing.T) {
-	// A receiver that is down, whose URL and headers carry secrets.
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
+	const (
+		password, pathSecret, queryToken = "hunter2pw", "hidden path", "qt0ken-SECRET"
+		token, signing                   = "s3cr3t-t0k3n", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
 	l.Close()
-	const pathSecret, token, signing = "T0001/B0001/XXXXsecretpathXXXX", "s3cr3t-t0k3n", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	w := hook("ops", "http://"+addr+"/services/"+pathSecret, "json")
-	w.Secret = signing
-	w.Headers = map[string]config.Secret{"Authorization": "Bearer " + token}
-	d, db, _, logs := newDispatcher(t, w)
-	raise(t, d, db, alert(1, chart.KindSurge))
-	d.Flush(context.Background())
-	res := d.Send(context.Background(), w, mustNotifier(t, d, "ops"), webhook.Message{ID: "x", Alerts: []chart.Alert{alert(2, chart.KindSurge)}, Created: at})
-	if res.Err == nil {
-		t.Fatal("delivery to a closed port succeeded")
-	}
-	msgs, _ := db.NextMessages(context.Background(), "ops", 1)
-	everything := logs.String() + res.Err.Error() + fmt.Sprint(w) + fmt.Sprintf("%+v", w) + msgs[0].Alert.Summary
-	lastErr := ""
-	if len(msgs) == 1 {
-		lastErr = fmt.Sprint(msgs[0])
-	}
-	for _, secret := range []string{pathSecret, token, signing[6:]} {
-		if strings.Contains(everything+lastErr, secret) {
-			t.Fatalf("secret %q leaked:\n%s\n%s", secret, everything, lastErr)
-		}
-	}
-	if !strings.Contains(res.Err.Error(), "<url of webhook ops>") {
-		t.Fatalf("error %q does not say which webhook failed", res.Err)
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+		fmt.Fprintf(w, "no route for %s (auth %s)\n", r.RequestURI, r.Header.Get("Authorization"))
+	}))
+	defer echo.Close()
+	for _, tc := range []struct {
+		name, addr string
+		check      func(t *testing.T, res webhook.Result)
+	}{
+		{"closed port", closed, func(t *testing.T, res webhook.Result) {
+			var op *net.OpError
+			if res.Err == nil || !strings.HasPrefix(res.Err.Error(), `POST to receiver "ops": dial tcp `) || !errors.As(res.Err, &op) {
+				t.Fatalf("error %v: want the receiver's name and the wrapped dial error", res.Err)
+			}
+		}},
+		{"answers 500", echo.Listener.Addr().String(), func(t *testing.T, res webhook.Result) {
+			if res.Status != 500 || !strings.Contains(res.FirstLine, "no route for REDACTED") {
+				t.Fatalf("status %d, first line %q", res.Status, res.FirstLine)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := hook("ops", "http://bob:"+password+"@"+tc.addr+"/services/T0001/B0001/"+pathSecret+"?token="+queryToken, "json")
+			w.Secret = signing
+			w.Headers = map[string]config.Secret{"Authorization": "Bearer " + token}
+			d, db, _, logs := newDispatcher(t, w)
+			raise(t, d, db, alert(1, chart.KindSurge))
+			d.Flush(context.Background()) // one attempt, then a retry is due later
+			res := d.Send(context.Background(), w, mustNotifier(t, d, "ops"), webhook.Message{ID: "x", Alerts: []chart.Alert{alert(2, chart.KindSurge)}, Created: at})
+			tc.check(t, res)
+			var lastErr string
+			if err := db.SQL().QueryRow(`SELECT last_error FROM outbox WHERE webhook = 'ops'`).Scan(&lastErr); err != nil || lastErr == "" {
+				t.Fatalf("outbox last_error %q, %v", lastErr, err)
+			}
+			if !strings.Contains(logs.String(), "webhook delivery failed; retrying") {
+				t.Fatalf("no retry logged:\n%s", logs)
+			}
+			everything := strings.Join([]string{logs.String(), lastErr, fmt.Sprint(res.Err), res.FirstLine, fmt.Sprint(w), fmt.Sprintf("%+v", w)}, "\n")
+			for _, secret := range []string{password, "hidden", queryToken, token, signing[6:], "/services/"} {
+				if strings.Contains(everything, secret) {
+					t.Errorf("%q leaked:\n%s", secret, everything)
+				}
+			}
+		})
 	}
 }
 

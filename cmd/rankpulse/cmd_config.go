@@ -73,7 +73,7 @@ func (c *cli) configCheck(ctx context.Context, args []string) error {
 	if ic := daemon.InfluxConfig(cfg); ic != nil {
 		switch err := influx.Check(ctx, *ic); {
 		case err == nil:
-			fmt.Fprintf(c.stdout, "  sinks.influxdb %s: reachable, %q exists\n", ic.URL, ic.Bucket)
+			fmt.Fprintf(c.stdout, "  sinks.influxdb %s: reachable, %q exists\n", influx.RedactURL(ic.URL), ic.Bucket)
 		case errors.Is(err, influx.ErrUnreachable):
 			fmt.Fprintf(c.stderr, "%s: warning: sinks.influxdb: %v (rankpulse will spool until it answers)\n", name, err)
 		default:

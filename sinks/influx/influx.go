@@ -333,21 +333,80 @@ func rejected(err error) bool {
 
 // describe adds what to do to the client's terse errors.
 func describe(err error, cfg Config) error {
+	at := RedactURL(cfg.URL)
 	var he *http.Error
 	if errors.As(err, &he) {
 		switch he.StatusCode {
 		case nethttp.StatusNotFound:
-			return fmt.Errorf("influxdb at %s has no database/bucket %q (create it, e.g. `CREATE DATABASE %s`): %w", cfg.URL, cfg.Bucket, strings.SplitN(cfg.Bucket, "/", 2)[0], err)
+			return fmt.Errorf("influxdb at %s has no database/bucket %q (create it, e.g. `CREATE DATABASE %s`): %w", at, cfg.Bucket, strings.SplitN(cfg.Bucket, "/", 2)[0], err)
 		case nethttp.StatusUnauthorized, nethttp.StatusForbidden:
-			return fmt.Errorf("influxdb at %s refused the credentials in sinks.influxdb.token: %w", cfg.URL, err)
+			return fmt.Errorf("influxdb at %s refused the credentials in sinks.influxdb.token: %w", at, err)
 		case nethttp.StatusRequestEntityTooLarge:
-			return fmt.Errorf("influxdb at %s: request too large, lower sinks.influxdb.batch_size: %w", cfg.URL, err)
+			return fmt.Errorf("influxdb at %s: request too large, lower sinks.influxdb.batch_size: %w", at, err)
 		}
 		if he.StatusCode != 0 {
-			return fmt.Errorf("influxdb at %s answered HTTP %d: %w", cfg.URL, he.StatusCode, err)
+			return fmt.Errorf("influxdb at %s answered HTTP %d: %w", at, he.StatusCode, err)
 		}
 	}
-	return fmt.Errorf("influxdb at %s: %w", cfg.URL, err)
+	return fmt.Errorf("influxdb at %s: %w", at, clientError(err, cfg.URL))
+}
+
+// RedactURL returns an InfluxDB URL fit for logs and errors: its password
+// and query values (and any bare query key) replaced by "xxxxx", its
+// fragment dropped. A URL that does not parse as scheme://host… is
+// "<unparsable url>".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" { // "user:pw@host" parses as scheme "user"
+		return "<unparsable url>"
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			k, _, ok := strings.Cut(p, "=")
+			if ok {
+				parts[i] = k + "=xxxxx"
+			} else if p != "" {
+				parts[i] = "xxxxx"
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.Redacted()
+}
+
+// clientError strips the URL from an error of the HTTP client (or of
+// url.Parse): a *url.Error spells it out, user name, query and all, so
+// only the cause it wraps is kept. Should that still hold raw's password or
+// a query value, they are replaced, at the price of the error chain.
+func clientError(err error, raw string) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	err = ue.Err
+	u, perr := url.Parse(raw)
+	if perr != nil {
+		return err
+	}
+	var secrets []string
+	if pw, ok := u.User.Password(); ok {
+		secrets = append(secrets, pw)
+	}
+	for _, vs := range u.Query() {
+		secrets = append(secrets, vs...)
+	}
+	msg := err.Error()
+	for _, s := range secrets {
+		if len(s) >= 4 { // shorter ones would garble more than they hide
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	if msg != err.Error() {
+		return errors.New(msg)
+	}
+	return err
 }
 
 func (s *Sink) wake() {
@@ -496,7 +555,7 @@ func Check(ctx context.Context, cfg Config) error {
 	defer client.Close()
 	health, err := client.Health(ctx)
 	if err != nil {
-		return fmt.Errorf("%w at %s: %w", ErrUnreachable, cfg.URL, err)
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, RedactURL(cfg.URL), clientError(err, cfg.URL))
 	}
 	version := ""
 	if health.Version != nil {
@@ -508,10 +567,10 @@ func Check(ctx context.Context, cfg Config) error {
 		return checkV1Database(ctx, cfg)
 	}
 	if cfg.Org == "" {
-		return fmt.Errorf("influxdb %s at %s needs sinks.influxdb.org", version, cfg.URL)
+		return fmt.Errorf("influxdb %s at %s needs sinks.influxdb.org", version, RedactURL(cfg.URL))
 	}
 	if _, err := client.BucketsAPI().FindBucketByName(ctx, cfg.Bucket); err != nil {
-		return fmt.Errorf("%w: bucket %q at %s (create it with `influx bucket create -n %s`): %w", ErrNoDatabase, cfg.Bucket, cfg.URL, cfg.Bucket, err)
+		return fmt.Errorf("%w: bucket %q at %s (create it with `influx bucket create -n %s`): %w", ErrNoDatabase, cfg.Bucket, RedactURL(cfg.URL), cfg.Bucket, clientError(err, cfg.URL))
 	}
 	return nil
 }
@@ -531,7 +590,8 @@ func checkV1Database(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !found {
-		return fmt.Errorf("%w: database %q does not exist on %s (create it: curl -XPOST '%s/query' --data-urlencode 'q=CREATE DATABASE \"%s\"')", ErrNoDatabase, db, cfg.URL, cfg.URL, db)
+		at := RedactURL(cfg.URL)
+		return fmt.Errorf("%w: database %q does not exist on %s (create it: curl -XPOST '%s/query' --data-urlencode 'q=CREATE DATABASE \"%s\"')", ErrNoDatabase, db, at, strings.TrimRight(at, "/"), db)
 	}
 	if rp == "" {
 		return nil
@@ -545,7 +605,7 @@ func checkV1Database(ctx context.Context, cfg Config) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: retention policy %q does not exist in database %q on %s", ErrNoDatabase, rp, db, cfg.URL)
+	return fmt.Errorf("%w: retention policy %q does not exist in database %q on %s", ErrNoDatabase, rp, db, RedactURL(cfg.URL))
 }
 
 // V1Result is an InfluxQL /query answer.
@@ -586,12 +646,12 @@ func V1Query(ctx context.Context, base, token, db, q string) (*V1Result, error) 
 	}
 	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, strings.TrimRight(base, "/")+"/query", strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("influxql: %w", err)
+		return nil, fmt.Errorf("influxql: url %s: %w", RedactURL(base), clientError(err, base))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := nethttp.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, base, err)
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, RedactURL(base), clientError(err, base))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

@@ -1,11 +1,13 @@
 package influx_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -332,4 +334,82 @@ func TestAlertsAreWrittenAsRankAlert(t *testing.T) {
 	if fmt.Sprint(rows) != "[[1610042820 multi_country_surge <nil> <nil> Signal surged in 3 countries]]" {
 		t.Fatalf("multi row = %v", rows)
 	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://127.0.0.1:8086":                         "http://127.0.0.1:8086",
+		"http://user:pw@127.0.0.1:8086/":                "http://user:xxxxx@127.0.0.1:8086/",
+		"https://influx.example/prefix?token=s3cr3t&x=": "https://influx.example/prefix?token=xxxxx&x=xxxxx",
+		"http://h:8086/?s3cr3t#frag":                    "http://h:8086/?xxxxx",
+		"http://user:pw@h:bad/":                         "<unparsable url>",
+		"user:pw@h:8086":                                "<unparsable url>",
+	} {
+		if got := influx.RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestURLCredentialsStayOutOfErrors points the sink at a closed loopback
+// port through a URL with a password and a token in its query: neither may
+// show in Check's error, the write path's log and error, or V1Query's error.
+func TestURLCredentialsStayOutOfErrors(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	const password, token = "pw", "SUPERSECRETtoken"
+	raw := "http://user:" + password + "@" + addr + "/?token=" + token
+	ctx := context.Background()
+	noSecrets := func(what, text string) {
+		t.Helper()
+		for _, secret := range []string{password, token} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s leaks %q: %s", what, secret, text)
+			}
+		}
+	}
+
+	err = influx.Check(ctx, influx.Config{URL: raw, Bucket: "db"})
+	var op *net.OpError
+	if !errors.Is(err, influx.ErrUnreachable) || !errors.As(err, &op) || !strings.Contains(err.Error(), "user:xxxxx@"+addr) {
+		t.Fatalf("Check: %v; want ErrUnreachable wrapping the dial error, at the redacted URL", err)
+	}
+	noSecrets("Check", err.Error())
+
+	_, err = influx.V1Query(ctx, raw, "", "", "SHOW DATABASES")
+	if !errors.Is(err, influx.ErrUnreachable) {
+		t.Fatalf("V1Query: %v", err)
+	}
+	noSecrets("V1Query", err.Error())
+
+	// A URL that does not parse: url.Parse's error quotes it whole.
+	err = influx.Check(ctx, influx.Config{URL: "http://user:" + password + "@" + addr + ":x/?token=" + token, Bucket: "db"})
+	if err == nil {
+		t.Fatal("Check of an unparsable URL succeeded")
+	}
+	noSecrets("Check of an unparsable URL", err.Error())
+
+	var logs bytes.Buffer
+	s, err := influx.New(influx.Config{URL: raw, Bucket: "db", SpoolDir: filepath.Join(t.TempDir(), "spool"), Timeout: time.Second, RetryMin: time.Hour},
+		slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if err := s.Write(ctx, batch(slot)); err != nil { // spooled
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "influxdb write failed") {
+		t.Fatalf("no failed write logged: %s", logs.String())
+	}
+	noSecrets("the write log", logs.String())
+	err = s.Flush(ctx)
+	if !errors.As(err, &op) {
+		t.Fatalf("Flush: %v; want the dial error", err)
+	}
+	noSecrets("Flush", err.Error())
 }
