@@ -119,11 +119,22 @@ func (d *DB) MarkDelivered(ctx context.Context, msgs []Message) error {
 func (d *DB) MarkRetry(ctx context.Context, msgs []Message, next time.Time, reason string) error {
 	in, args := seqList(msgs)
 	_, err := d.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE seq IN `+in,
-		append([]any{next.UnixMilli(), reason}, args...)...)
+		append([]any{ceilMilli(next), reason}, args...)...)
 	if err != nil {
 		return fmt.Errorf("storage: mark retry: %w", err)
 	}
 	return nil
+}
+
+// ceilMilli is t in Unix milliseconds, rounded up: a retry stored for
+// "not before t" must not come up to a millisecond early (a receiver's
+// Retry-After is a minimum).
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
 }
 
 // MarkGaveUp ends the delivery of messages.

@@ -343,3 +343,34 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 		t.Fatalf("opening a newer store: %v", err)
 	}
 }
+
+// A retry is stored as "not before t", rounded up: it never comes due
+// before the time given (a receiver's Retry-After is a minimum).
+func TestRetryIsNeverDueEarly(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir())
+	a := chart.Alert{ID: chart.AlertID("retry", "1"), Kind: chart.KindSurge, Severity: chart.SeverityWarning, Time: time.Now().UTC().Truncate(time.Second),
+		Store: chart.AppStore, Country: chart.Ptr("us"), Chart: chart.TopFree, Category: chart.All, AppID: "1", AppName: "One", Summary: "s"}
+	must(t, db.WithTx(ctx, func(tx *storage.Tx) error {
+		if _, err := tx.SaveAlert(ctx, &a); err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, "ops", &a, 0)
+	}))
+	msgs, err := db.NextMessages(ctx, "ops", 10)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("%d messages, %v", len(msgs), err)
+	}
+	next := time.Now().Add(time.Second).Add(400 * time.Microsecond) // not on a millisecond
+	if next.Nanosecond()%int(time.Millisecond) == 0 {
+		next = next.Add(time.Microsecond)
+	}
+	must(t, db.MarkRetry(ctx, msgs, next, "HTTP 429"))
+	msgs, err = db.NextMessages(ctx, "ops", 10)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("%d messages, %v", len(msgs), err)
+	}
+	if msgs[0].Next.Before(next) {
+		t.Fatalf("retry due at %s, before the %s asked for", msgs[0].Next.Format(time.StampMicro), next.Format(time.StampMicro))
+	}
+}
