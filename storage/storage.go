@@ -164,9 +164,10 @@ func (d *DB) SQL() *sql.DB { return d.db }
 func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 
 // SaveSnapshots stores snapshots in one transaction. A snapshot replaces
-// the stored one of the same chart and slot, except that an incomplete
-// snapshot never replaces a complete one: a failed re-run of a slot does not
-// lose what an earlier run read.
+// the stored one of the same chart and slot, except that neither an
+// incomplete snapshot nor a shallower complete one replaces a complete one:
+// a failed re-run of a slot, or a second job reading the chart less deep,
+// does not lose what was read.
 func (d *DB) SaveSnapshots(ctx context.Context, snaps []chart.Snapshot) error {
 	return d.save(ctx, snaps, false)
 }
@@ -273,7 +274,7 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 			source = excluded.source, complete = excluded.complete, depth = excluded.depth,
 			duration_ms = excluded.duration_ms, error = excluded.error, entries = excluded.entries,
 			evaluated = excluded.evaluated
-		WHERE NOT (snapshots.complete = 1 AND excluded.complete = 0)`,
+		WHERE NOT (snapshots.complete = 1 AND (excluded.complete = 0 OR excluded.depth < snapshots.depth))`,
 		slot, chartID, s.Source, s.Complete, s.Depth, s.DurationMS, s.Error, blob, evaluated)
 	if err != nil {
 		return fmt.Errorf("storage: save %s at %s: %w", s.Key(), s.Time.Format(time.RFC3339), err)

@@ -125,6 +125,13 @@ func TestSlotRewriteKeepsOneSnapshotAndNeverLosesACompleteOne(t *testing.T) {
 	if len(got) != 1 || !got[0].Complete || got[0].Entries[0].AppID != "3" {
 		t.Fatalf("an incomplete snapshot replaced a complete one: %+v", got)
 	}
+	// Nor does a shallower read of the chart (two jobs sharing it at
+	// different depths).
+	must(t, db.SaveSnapshots(ctx, []chart.Snapshot{snap(at, true, "7", "6")}))
+	got = all(t, db, storage.Query{})
+	if len(got) != 1 || got[0].Depth != 3 || got[0].Entries[0].AppID != "3" {
+		t.Fatalf("a 2-deep complete snapshot replaced a 3-deep one: %+v", got)
+	}
 	// The other way round is fine.
 	at2 := at.Add(time.Hour)
 	must(t, db.SaveSnapshots(ctx, []chart.Snapshot{snap(at2, false, "9")}))
