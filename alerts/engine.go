@@ -42,10 +42,11 @@ type Engine struct {
 	cfg   config.Alerts
 	watch map[string]map[string]string
 
-	charts   map[chart.Key]*chartState
-	presence map[presenceKey]*presence
-	events   map[eventKey]*event
-	evals    int
+	charts    map[chart.Key]*chartState
+	byCountry map[countryKey][]chart.Key // the charts of each store·country, sorted
+	presence  map[presenceKey]*presence
+	events    map[eventKey]*event
+	evals     int
 }
 
 // New returns an engine with the given settings and watch list (store → app
@@ -53,14 +54,16 @@ type Engine struct {
 func New(cfg config.Alerts, watch map[string]map[string]string) *Engine {
 	return &Engine{
 		cfg: cfg, watch: watch,
-		charts:   map[chart.Key]*chartState{},
-		presence: map[presenceKey]*presence{},
-		events:   map[eventKey]*event{},
+		charts:    map[chart.Key]*chartState{},
+		byCountry: map[countryKey][]chart.Key{},
+		presence:  map[presenceKey]*presence{},
+		events:    map[eventKey]*event{},
 	}
 }
 
 type chartState struct {
 	last      int64 // slot of the newest snapshot evaluated
+	interval  int64 // seconds between its last two evaluations, 0 if unknown
 	completes int   // complete, non-empty snapshots seen
 	apps      map[string]*series
 	// Volatility: one-step |Δ log-rank| of every app between consecutive
@@ -151,6 +154,8 @@ type mark struct {
 
 type presenceKey struct{ store, country, app string }
 
+type countryKey struct{ store, country string }
+
 type presence struct {
 	lastPresent int64
 	best        int // best rank in the last slot the app was present
@@ -189,10 +194,6 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 	t := slot.Unix()
 	sorted := e.firstReads(t, snaps)
 
-	inCall := make(map[chart.Key]bool, len(sorted))
-	for _, s := range sorted {
-		inCall[s.Key()] = true
-	}
 	var ups, downs, exits []candidate
 	type cc struct{ store, country string }
 	countryKnown := map[cc]bool{}
@@ -210,6 +211,13 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 		if cs == nil {
 			cs = &chartState{apps: map[string]*series{}}
 			e.charts[key] = cs
+			ck := countryKey{key.Store, key.Country}
+			keys := append(e.byCountry[ck], key)
+			slices.SortFunc(keys, func(a, b chart.Key) int { return strings.Compare(a.String(), b.String()) })
+			e.byCountry[ck] = keys
+		}
+		if cs.last > 0 && t > cs.last {
+			cs.interval = t - cs.last
 		}
 		cs.last = t
 		inChart := make(map[string]chart.Entry, len(s.Entries))
@@ -316,25 +324,23 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 					p = &presence{}
 					e.presence[pk] = p
 				}
-				p.lastPresent, p.best, p.bestKey, p.charts, p.name, p.absent, p.alerted = t, now.best, now.bestKey, now.charts, now.name, 0, false
+				// Count the country's charts read apart (another job) too,
+				// at their last read.
+				p.charts, p.best, p.bestKey = e.ranked(c.store, c.country, app, t)
+				p.lastPresent, p.name, p.absent, p.alerted = t, now.name, 0, false
 				continue
 			}
 			if !countryKnown[c] || p.alerted || p.best > e.cfg.Removed.Top || p.charts < e.cfg.Removed.MinCharts {
 				continue // a chart we could not read decides nothing
 			}
-			if e.listedInOtherCharts(c.store, c.country, app, inCall, t) {
-				continue // still in a chart of the country evaluated apart (another job)
+			if n, _, _ := e.ranked(c.store, c.country, app, t); n > 0 {
+				continue // still in a chart of the country read apart (another job)
 			}
 			p.absent++
 			if p.absent < e.cfg.Removed.Confirmations {
 				continue
 			}
-			var elsewhere []string
-			for cc := range listed[eventKey{c.store, app}] {
-				if cc != c.country {
-					elsewhere = append(elsewhere, cc)
-				}
-			}
+			elsewhere := e.listedElsewhere(c.store, c.country, app, listed[eventKey{c.store, app}], t)
 			if len(elsewhere) == 0 {
 				continue // gone everywhere: not a ban in one country
 			}
@@ -371,14 +377,15 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 // firstReads orders a slot's snapshots by chart and keeps one per chart:
 // the fullest when a chart was read twice in the slot (two jobs sharing it,
 // a duplicated import line), and none of a chart already evaluated at this
-// slot or a later one. Counting a read twice would confirm an exit or a
-// removal on a single absence.
+// slot (by another job's evaluation). Counting a read twice would confirm an
+// exit or a removal on a single absence. Only the same slot is skipped: a
+// chart once read with a wrong, future time must not silence it until then.
 func (e *Engine) firstReads(t int64, snaps []chart.Snapshot) []*chart.Snapshot {
 	best := make(map[chart.Key]*chart.Snapshot, len(snaps))
 	for i := range snaps {
 		s := &snaps[i]
 		key := s.Key()
-		if cs := e.charts[key]; cs != nil && cs.last >= t {
+		if cs := e.charts[key]; cs != nil && cs.last == t {
 			continue
 		}
 		if b, ok := best[key]; !ok || fuller(s, b) {
@@ -402,25 +409,78 @@ func fuller(a, b *chart.Snapshot) bool {
 	return len(a.Entries) > len(b.Entries)
 }
 
-// listedInOtherCharts reports whether app's last known state in a chart of
-// the country that this evaluation did not include is "ranked", in the
-// look-back window. Charts of one country may be evaluated apart when
-// several jobs read them; a removal needs the app gone from all of them.
-func (e *Engine) listedInOtherCharts(store, country, app string, inCall map[chart.Key]bool, t int64) bool {
-	horizon := t - int64(e.cfg.Lookback.D()/time.Second)
-	for key, cs := range e.charts {
-		if key.Store != store || key.Country != country || inCall[key] {
+// fresh reports whether a chart's last read still stands at t: it is not
+// older than twice the chart's own reading interval (a chart read hourly
+// goes stale after two hours, one read daily after two days; one read only
+// once after a day). A chart that stopped being read decides nothing.
+func (cs *chartState) fresh(t int64) bool {
+	limit := int64(25 * 60 * 60)
+	if cs.interval > 0 {
+		limit = 2*cs.interval + 60
+	}
+	return t-cs.last <= limit
+}
+
+// rankedHere reports whether app's last known state in the chart is a rank.
+func (cs *chartState) rankedHere(app string) (int, bool) {
+	sr := cs.apps[app]
+	if sr == nil || sr.absentStreak > 0 || sr.lastRank == 0 {
+		return 0, false
+	}
+	return sr.lastRank, true
+}
+
+// ranked counts the charts of a country whose last read, still fresh, ranks
+// app, with the best of those ranks (on ties the overall chart). Charts read
+// in this evaluation count at this read, the others (read apart, by another
+// job) at their last one, so that a removal sees every chart of the country.
+func (e *Engine) ranked(store, country, app string, t int64) (n, best int, bestKey chart.Key) {
+	for _, key := range e.byCountry[countryKey{store, country}] {
+		cs := e.charts[key]
+		if !cs.fresh(t) {
 			continue
 		}
-		sr := cs.apps[app]
-		if sr == nil || sr.absentStreak > 0 || sr.lastRank == 0 {
+		r, ok := cs.rankedHere(app)
+		if !ok {
 			continue
 		}
-		if n := len(sr.hist); n > 0 && sr.hist[n-1].t >= horizon {
-			return true
+		n++
+		if best == 0 || r < best || (r == best && key.Category == chart.All) {
+			best, bestKey = r, key
 		}
 	}
-	return false
+	return n, best, bestKey
+}
+
+// listedElsewhere is the other countries where app is ranked: in this
+// evaluation (inCall, any app) or, for a tracked app, in a fresh chart
+// read apart.
+func (e *Engine) listedElsewhere(store, country, app string, inCall map[string]bool, t int64) []string {
+	set := map[string]bool{}
+	for cc := range inCall {
+		if cc != country {
+			set[cc] = true
+		}
+	}
+	for ck, keys := range e.byCountry {
+		if ck.store != store || ck.country == country || set[ck.country] {
+			continue
+		}
+		for _, key := range keys {
+			if cs := e.charts[key]; cs.fresh(t) {
+				if _, ok := cs.rankedHere(app); ok {
+					set[ck.country] = true
+					break
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for cc := range set {
+		out = append(out, cc)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (e *Engine) tracked(store, app string) bool {

@@ -342,6 +342,27 @@ func TestAChartReadTwiceInASlotCountsOnce(t *testing.T) {
 	only(t, run(e, 25, b.snapshot(25), short.snapshot(25)), chart.KindExited)
 }
 
+// snapsOf reads boards as charts of the given name.
+func snapsOf(bs []board, h int, chartName string) []chart.Snapshot {
+	var out []chart.Snapshot
+	for _, b := range bs {
+		s := b.snapshot(h)
+		s.Chart = chartName
+		out = append(out, s)
+	}
+	return out
+}
+
+func countKind(as []chart.Alert, kind string) int {
+	n := 0
+	for _, a := range as {
+		if a.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
 // Charts of one country evaluated apart (an hourly job and a daily one)
 // decide a removal together: an app that left every chart of one job but is
 // still ranked in the other's is not removed.
@@ -354,36 +375,150 @@ func TestRemovalConsidersChartsEvaluatedApart(t *testing.T) {
 			daily = append(daily, board{store: "appstore", country: cc, category: cat, depth: 200, complete: true, place: map[string]int{"signal": 3}})
 		}
 	}
-	snaps := func(bs []board, h int, chartName string) []chart.Snapshot {
-		var out []chart.Snapshot
-		for _, b := range bs {
-			s := b.snapshot(h)
-			s.Chart = chartName
-			out = append(out, s)
-		}
-		return out
-	}
 	for h := range 24 {
-		run(e, h, snaps(hourly, h, "top-free")...)
+		run(e, h, snapsOf(hourly, h, "top-free")...)
 	}
-	run(e, 23, snaps(daily, 23, "top-grossing")...)
+	run(e, 23, snapsOf(daily, 23, "top-grossing")...)
 	hourly[0].place["signal"], hourly[1].place["signal"] = 0, 0 // gone from TR top free, still in TR top grossing
-	for h := 24; h < 30; h++ {
-		got := run(e, h, snaps(hourly, h, "top-free")...)
+	for h := 24; h < 47; h++ {
+		got := run(e, h, snapsOf(hourly, h, "top-free")...)
 		for _, a := range got {
 			if a.Kind != chart.KindExited {
 				t.Fatalf("hour %d: %v, while signal is still ranked in TR top grossing", h, kinds(got))
 			}
 		}
 	}
-	// Gone from the daily job's TR charts too: now it is a removal.
+	// Gone from the daily job's TR charts too, each job evaluated on its
+	// own: now it is a removal.
 	daily[0].place["signal"], daily[1].place["signal"] = 0, 0
 	var all []chart.Alert
-	for h := 47; h < 49; h++ {
-		all = append(all, run(e, h, append(snaps(hourly, h, "top-free"), snaps(daily, h, "top-grossing")...)...)...)
+	for h := 47; h < 50; h++ {
+		all = append(all, run(e, h, snapsOf(hourly, h, "top-free")...)...)
+		if h == 47 {
+			all = append(all, run(e, h, snapsOf(daily, h, "top-grossing")...)...)
+		}
 	}
-	if a := only(t, all, chart.KindRemoved); a.CountryCode() != "tr" {
-		t.Fatalf("removed = %+v", a)
+	if n := countKind(all, chart.KindRemoved); n != 1 {
+		t.Fatalf("%d removals, want 1: %v", n, kinds(all))
+	}
+}
+
+// A ban seen by two jobs at once, each reading one chart per country: the
+// app was in two charts of the country (removed.min_charts), though each
+// evaluation sees one. Evaluated apart or together, it is one removal.
+func TestRemovalAcrossJobsCountsEveryChart(t *testing.T) {
+	for _, together := range []bool{false, true} {
+		e := engine(true)
+		var free, grossing []board
+		for _, cc := range []string{"tr", "us"} {
+			free = append(free, board{store: "appstore", country: cc, category: "all", depth: 200, complete: true, place: map[string]int{"signal": 2}})
+			grossing = append(grossing, board{store: "appstore", country: cc, category: "all", depth: 200, complete: true, place: map[string]int{"signal": 3}})
+		}
+		var all []chart.Alert
+		step := func(h int) {
+			if together {
+				all = append(all, run(e, h, append(snapsOf(free, h, "top-free"), snapsOf(grossing, h, "top-grossing")...)...)...)
+				return
+			}
+			all = append(all, run(e, h, snapsOf(free, h, "top-free")...)...)
+			all = append(all, run(e, h, snapsOf(grossing, h, "top-grossing")...)...)
+		}
+		for h := range 24 {
+			step(h)
+		}
+		free[0].place["signal"], grossing[0].place["signal"] = 0, 0
+		for h := 24; h < 30; h++ {
+			step(h)
+		}
+		if n := countKind(all, chart.KindRemoved); n != 1 {
+			t.Errorf("together=%v: %d removals, want 1: %v", together, n, kinds(all))
+		}
+	}
+}
+
+// One job per country: the countries where the app is still listed are
+// known from the other job's evaluations.
+func TestRemovalSeesOtherCountriesEvaluatedApart(t *testing.T) {
+	for _, together := range []bool{false, true} {
+		e := engine(true)
+		mk := func(cc string) []board {
+			var bs []board
+			for _, cat := range []string{"all", "6005"} {
+				bs = append(bs, board{store: "appstore", country: cc, category: cat, depth: 200, complete: true, place: map[string]int{"signal": 2}})
+			}
+			return bs
+		}
+		tr, us := mk("tr"), mk("us")
+		var all []chart.Alert
+		step := func(h int) {
+			if together {
+				all = append(all, run(e, h, append(snapsOf(tr, h, "top-free"), snapsOf(us, h, "top-free")...)...)...)
+				return
+			}
+			all = append(all, run(e, h, snapsOf(tr, h, "top-free")...)...)
+			all = append(all, run(e, h, snapsOf(us, h, "top-free")...)...)
+		}
+		for h := range 24 {
+			step(h)
+		}
+		tr[0].place["signal"], tr[1].place["signal"] = 0, 0
+		for h := 24; h < 30; h++ {
+			step(h)
+		}
+		if n := countKind(all, chart.KindRemoved); n != 1 {
+			t.Errorf("together=%v: %d removals, want 1: %v", together, n, kinds(all))
+		}
+	}
+}
+
+// A chart of the country that stopped being read (its job removed, say)
+// holds a removal off only until its last read goes stale: twice its own
+// reading interval.
+func TestAChartNoLongerReadGoesStale(t *testing.T) {
+	e := engine(true)
+	var hourly []board
+	for _, cc := range []string{"tr", "us"} {
+		for _, cat := range []string{"all", "6005"} {
+			hourly = append(hourly, board{store: "appstore", country: cc, category: cat, depth: 200, complete: true, place: map[string]int{"signal": 2}})
+		}
+	}
+	gone := []board{{store: "appstore", country: "tr", category: "all", depth: 200, complete: true, place: map[string]int{"signal": 3}}}
+	for h := range 24 {
+		run(e, h, snapsOf(hourly, h, "top-free")...)
+		if h <= 22 {
+			run(e, h, snapsOf(gone, h, "top-grossing")...) // read hourly until hour 22
+		}
+	}
+	hourly[0].place["signal"], hourly[1].place["signal"] = 0, 0
+	for h := 24; h < 48; h++ {
+		for _, a := range run(e, h, snapsOf(hourly, h, "top-free")...) {
+			if a.Kind == chart.KindRemoved {
+				if h > 26 {
+					t.Errorf("removed at hour %d: a chart last read at hour 22 held it off", h)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("no removal in a day: a chart no longer read holds it off")
+}
+
+// A chart once read with a wrong, future time (an imported line with the
+// wrong year) still alerts at the right times.
+func TestAFutureDatedReadDoesNotSilenceAChart(t *testing.T) {
+	e := engine(false)
+	b := board{store: "appstore", country: "us", category: "all", depth: 200, complete: true, place: map[string]int{"app": 150}}
+	run(e, 24*365*10, b.snapshot(24*365*10))
+	var got []chart.Alert
+	for h := range 36 {
+		b.place["app"] = 148 + h%5
+		if h == 35 {
+			b.place["app"] = 2
+		}
+		got = append(got, run(e, h, b.snapshot(h))...)
+	}
+	if countKind(got, chart.KindSurge) != 1 {
+		t.Fatalf("after a read dated ten years ahead: %v, want the surge at hour 35", kinds(got))
 	}
 }
 
