@@ -278,7 +278,7 @@ func (d *Dispatcher) Send(ctx context.Context, w config.Webhook, n Notifier, m M
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	res := Result{Status: resp.StatusCode, Latency: time.Since(start), FirstLine: redact(firstLine(body), w)}
+	res := Result{Status: resp.StatusCode, Latency: time.Since(start), FirstLine: answerLine(body, w)}
 	res.RetryAfter = scrapers.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	if res.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
 		var v struct {
@@ -342,7 +342,18 @@ func redact(s string, w config.Webhook) string {
 			pw, _ := u.User.Password()
 			add("REDACTED", u.User.String(), pw)
 		}
-		add("REDACTED", u.Path, u.EscapedPath(), u.RawQuery)
+		// A long path is the secret of Slack and Discord URLs; a short one
+		// (/api/v2/alerts) is not, and hiding it would garble answers. A
+		// segment that looks like a token is hidden either way.
+		if len(u.Path) >= 16 {
+			add("REDACTED", u.Path, u.EscapedPath())
+		}
+		for seg := range strings.SplitSeq(u.Path, "/") {
+			if len(seg) >= 8 && strings.ContainsAny(seg, "0123456789") {
+				add("REDACTED", seg, url.PathEscape(seg))
+			}
+		}
+		add("REDACTED", u.RawQuery)
 		for _, vs := range u.Query() {
 			for _, x := range vs {
 				add("REDACTED", x, url.QueryEscape(x))
@@ -350,9 +361,16 @@ func redact(s string, w config.Webhook) string {
 		}
 	}
 	add("REDACTED", w.Secret.Value())
-	for _, h := range w.Headers {
+	for name, h := range w.Headers {
+		if plainHeaders[http.CanonicalHeaderKey(name)] {
+			continue
+		}
 		add("REDACTED", h.Value())
-		add("REDACTED", strings.Fields(h.Value())...) // "Bearer <token>"
+		for _, word := range strings.Fields(h.Value()) { // "Bearer <token>"
+			if !authSchemes[strings.ToLower(word)] {
+				add("REDACTED", word)
+			}
+		}
 	}
 	olds := slices.Collect(maps.Keys(repl))
 	// At each position strings.Replacer tries the old strings in order:
@@ -365,12 +383,25 @@ func redact(s string, w config.Webhook) string {
 	return strings.NewReplacer(pairs...).Replace(s)
 }
 
+// answerLine is the first line of a receiver's answer, redacted as a whole
+// before it is cut short: a cut secret would no longer match.
+func answerLine(body []byte, w config.Webhook) string {
+	return firstLine([]byte(redact(string(body), w)))
+}
+
+// plainHeaders carry no secret; hiding their values would garble answers
+// that quote them.
+var plainHeaders = map[string]bool{"Content-Type": true, "Accept": true, "User-Agent": true}
+
+// authSchemes are the words before a credential in an Authorization header.
+var authSchemes = map[string]bool{"bearer": true, "basic": true, "token": true, "bot": true, "digest": true}
+
 func firstLine(b []byte) string {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		if l := strings.TrimSpace(sc.Text()); l != "" {
 			if len(l) > 200 {
-				l = l[:200] + "…"
+				l = strings.ToValidUTF8(l[:200], "") + "…"
 			}
 			return l
 		}

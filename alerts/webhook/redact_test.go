@@ -55,3 +55,29 @@ func TestSendErrorDropsTheURLAndWrapsTheCause(t *testing.T) {
 		t.Fatalf("sendError = %q", err)
 	}
 }
+
+// A receiver echoing its URL near the point where the answer's first line
+// is cut short leaks no part of it.
+func TestAnswerLineIsRedactedBeforeItIsCut(t *testing.T) {
+	w := config.Webhook{Name: "slack", URL: "https://hooks.slack.com/services/T0001/B0001/XXXXsecretpathXXXX"}
+	for pad := 150; pad < 200; pad++ {
+		body := strings.Repeat("a", pad) + " no route to /services/T0001/B0001/XXXXsecretpathXXXX\nmore"
+		if got := answerLine([]byte(body), w); strings.Contains(got, "secretpath") || strings.Contains(got, "B0001") {
+			t.Fatalf("pad %d: %q", pad, got)
+		}
+	}
+}
+
+// Redaction hides secrets, not the words around them: a short API path, a
+// plain header and the word Bearer stay readable.
+func TestRedactLeavesHarmlessTextAlone(t *testing.T) {
+	w := config.Webhook{
+		Name:    "am",
+		URL:     "https://alerts.example.com/api/v2/alerts",
+		Headers: map[string]config.Secret{"Content-Type": "application/json", "Authorization": "Bearer s3cr3t-t0k3n"},
+	}
+	msg := "invalid Bearer token s3cr3t-t0k3n, expected application/json at /api/v2/alerts"
+	if got, want := redact(msg, w), "invalid Bearer token REDACTED, expected application/json at /api/v2/alerts"; got != want {
+		t.Errorf("redact = %q, want %q", got, want)
+	}
+}
