@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,8 +58,8 @@ func (c *Config) validate(li *lineIndex) error {
 	if c.Listen != "" {
 		if _, port, err := net.SplitHostPort(c.Listen); err != nil {
 			v.add("listen", "%q is not host:port (use \"\" to turn the HTTP server off): %w", c.Listen, err)
-		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			v.add("listen", "%q: the port must be a number from 0 to 65535", c.Listen)
+		} else if _, err := net.LookupPort("tcp", port); port != "" && err != nil {
+			v.add("listen", "%q: the port must be a number from 0 to 65535 or a service name", c.Listen)
 		}
 	}
 	if c.Retention.D() < time.Hour {

@@ -26,14 +26,14 @@ func TestJobWithoutStoresIsOneError(t *testing.T) {
 }
 
 func TestListenPort(t *testing.T) {
-	for _, ok := range []string{"127.0.0.1:9580", ":9580", "0.0.0.0:0", "[::1]:65535", "localhost:80"} {
+	for _, ok := range []string{"127.0.0.1:9580", ":9580", "0.0.0.0:0", "[::1]:65535", "localhost:80", "localhost:http", "127.0.0.1:"} {
 		if _, err := config.Parse([]byte("listen: \""+ok+"\"\n"), "c.yaml"); err != nil {
 			t.Errorf("listen %q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"0.0.0.0:99999", "0.0.0.0:65536", "127.0.0.1:-1", "127.0.0.1:http", "127.0.0.1:"} {
+	for _, bad := range []string{"0.0.0.0:99999", "0.0.0.0:65536", "127.0.0.1:-1", "127.0.0.1:no-such-service"} {
 		_, err := config.Parse([]byte("listen: \""+bad+"\"\n"), "c.yaml")
-		want := `c.yaml:1: listen: "` + bad + `": the port must be a number from 0 to 65535`
+		want := `c.yaml:1: listen: "` + bad + `": the port must be a number from 0 to 65535 or a service name`
 		if err == nil || err.Error() != want {
 			t.Errorf("listen %q:\ngot  %v\nwant %s", bad, err, want)
 		}

@@ -514,8 +514,10 @@ func (d *Daemon) rebuildAlerts(ctx context.Context) error {
 	pending, raisedTotal, corrupt := 0, 0, 0
 	for _, si := range slots {
 		var snaps []chart.Snapshot
+		var unreadable []chart.Key
 		q := storage.Query{Since: si.Slot, Until: si.Slot.Add(time.Second), OnCorrupt: func(ce *storage.CorruptError) error {
 			corrupt++
+			unreadable = append(unreadable, ce.Key)
 			d.log.Error("a stored snapshot cannot be read; the alert engine goes on without it", "error", ce)
 			return nil
 		}}
@@ -539,6 +541,13 @@ func (d *Daemon) rebuildAlerts(ctx context.Context) error {
 		}
 		raisedTotal += len(raised)
 		d.writeSinks(ctx, sinks.Batch{Alerts: raised})
+		// An unreadable snapshot will not become readable: done with it,
+		// or its slot would be evaluated again at every start.
+		if len(unreadable) > 0 {
+			if err := d.db.WithTx(ctx, func(tx *storage.Tx) error { return tx.MarkEvaluated(ctx, si.Slot, unreadable) }); err != nil {
+				return err
+			}
+		}
 	}
 	d.log.Info("alert engine rebuilt from the embedded store", "slots", len(slots), "evaluated_now", pending, "alerts_raised", raisedTotal, "unreadable_snapshots", corrupt, "took", time.Since(start).Round(time.Millisecond))
 	return nil

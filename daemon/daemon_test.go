@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -168,5 +169,45 @@ func TestImportedHistoryRaisesNoAlerts(t *testing.T) {
 	defer d.Close(ctx)
 	if got := stored(t, d); len(got) != 0 {
 		t.Fatalf("imported history raised alerts after a restart: %v", summaries(got))
+	}
+}
+
+// A stored but never evaluated slot holding an unreadable snapshot is
+// evaluated once: the readable snapshots are, and the unreadable one is set
+// aside, so the next start has nothing pending.
+func TestAnUnreadableSnapshotDoesNotKeepItsSlotPending(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	d := e.open(t)
+	slot := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	var snaps []chart.Snapshot
+	for _, cc := range []string{"us", "gb"} {
+		s := chart.Snapshot{Time: slot, Store: chart.AppStore, Country: cc, Chart: chart.TopFree, Category: chart.All, Source: "charts", Complete: true, Depth: 1,
+			Entries: []chart.Entry{{Rank: 1, AppID: "1", Name: "One"}}}
+		snaps = append(snaps, s)
+	}
+	if err := d.DB().SaveSnapshots(ctx, snaps); err != nil { // stored, not evaluated
+		t.Fatal(err)
+	}
+	d.Close(ctx)
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(e.cfg.DataDir, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE snapshots SET entries = x'02000102' WHERE rowid = (SELECT max(rowid) FROM snapshots)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	for start := range 2 {
+		d := e.open(t)
+		slots, err := d.DB().Slots(ctx, slot.Add(-time.Hour))
+		d.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(slots) != 1 || slots[0].Pending {
+			t.Fatalf("start %d: slots %+v, want the one slot, evaluated", start+1, slots)
+		}
 	}
 }

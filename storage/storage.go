@@ -125,6 +125,11 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
+	// A newer rankpulse's file is refused before anything is written to it.
+	if err := checkVersion(ctx, db, path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if _, err := db.ExecContext(ctx, schema+outboxSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
@@ -133,21 +138,33 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
-	var version string
-	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("storage: open %s: %w", path, err)
-	}
-	if v, err := strconv.Atoi(version); err != nil || v > schemaVersion {
-		db.Close()
-		return nil, fmt.Errorf("storage: %s has schema version %q and this rankpulse reads up to %d: it was written by a newer rankpulse; run that version, or point data_dir elsewhere", path, version, schemaVersion)
-	}
 	return &DB{
 		db: db, path: path,
 		charts: map[chart.Key]int64{},
 		apps:   map[appKey]appRef{},
 		byRef:  map[int64]appKey{},
 	}, nil
+}
+
+// checkVersion refuses a database whose schema_version this build does not
+// read. A new file, or one without the meta table yet, is fine.
+func checkVersion(ctx context.Context, db *sql.DB, path string) error {
+	var version string
+	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || (err != nil && strings.Contains(err.Error(), "no such table")):
+		return nil
+	case err != nil:
+		return fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
+	}
+	v, err := strconv.Atoi(version)
+	switch {
+	case err != nil || v < 1:
+		return fmt.Errorf("storage: %s has schema version %q, which no rankpulse writes: the file is damaged; restore it from a backup or move it aside to start afresh", path, version)
+	case v > schemaVersion:
+		return fmt.Errorf("storage: %s has schema version %d and this rankpulse reads up to %d: it was written by a newer rankpulse; run that version, or point data_dir elsewhere", path, v, schemaVersion)
+	}
+	return nil
 }
 
 // Close closes the database.

@@ -340,14 +340,30 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 	db, err := storage.Open(context.Background(), dir)
 	must(t, err)
 	db.Close()
+	exec := func(q string) {
+		raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, storage.FileName))
+		must(t, err)
+		defer raw.Close()
+		_, err = raw.Exec(q)
+		must(t, err)
+	}
+	// A newer layout: version 7, and a table this build would create.
+	exec(`UPDATE meta SET value = '7' WHERE key = 'schema_version'; DROP TABLE alerts`)
+	_, err = storage.Open(context.Background(), dir)
+	if err == nil || !strings.Contains(err.Error(), "schema version 7 and this rankpulse reads up to 1") || !strings.Contains(err.Error(), "newer rankpulse") {
+		t.Fatalf("opening a newer store: %v", err)
+	}
 	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, storage.FileName))
 	must(t, err)
-	_, err = raw.Exec(`UPDATE meta SET value = '7' WHERE key = 'schema_version'`)
-	must(t, err)
+	var n int
+	must(t, raw.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'alerts'`).Scan(&n))
 	raw.Close()
-	_, err = storage.Open(context.Background(), dir)
-	if err == nil || !strings.Contains(err.Error(), `schema version "7"`) || !strings.Contains(err.Error(), "newer rankpulse") {
-		t.Fatalf("opening a newer store: %v", err)
+	if n != 0 {
+		t.Fatal("the refused newer file was changed: the alerts table was created again")
+	}
+	exec(`UPDATE meta SET value = 'x' WHERE key = 'schema_version'`)
+	if _, err = storage.Open(context.Background(), dir); err == nil || !strings.Contains(err.Error(), `schema version "x", which no rankpulse writes`) {
+		t.Fatalf("opening a store with a garbled version: %v", err)
 	}
 }
 

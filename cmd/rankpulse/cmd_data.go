@@ -57,7 +57,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 			return nil
 		}
 		if err := d.Import(ctx, batch); err != nil {
-			return fmt.Errorf("import %s (batch ending before line %d): %w; %d snapshots before this batch were fully imported; import the file again once fixed (stored snapshots are replaced, not duplicated)", name, r.Line(), err, imported)
+			return fmt.Errorf("import %s (batch ending before line %d): %w; %d snapshots before this batch were fully imported; import the file again once fixed (nothing is duplicated: a stored snapshot is replaced unless it is complete and the new one is incomplete or shallower)", name, r.Line(), err, imported)
 		}
 		imported += len(batch)
 		batch = batch[:0]
@@ -96,7 +96,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 	d.Flush(ctx)
 	fmt.Fprintf(c.stderr, "imported %d snapshots (%d entries) from %s", imported, entries, name)
 	if bad > 0 {
-		fmt.Fprintf(c.stderr, "; skipped %d bad lines (fix them and import the file again: snapshots already stored are replaced, not duplicated)\n", bad)
+		fmt.Fprintf(c.stderr, "; skipped %d bad lines (fix them and import the file again: nothing is duplicated; a stored snapshot is replaced unless it is complete and the new one is incomplete or shallower)\n", bad)
 		return &exitError{exitFailure}
 	}
 	fmt.Fprintln(c.stderr)
