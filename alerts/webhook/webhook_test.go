@@ -120,7 +120,7 @@ func verify(t *testing.T, secret string, h http.Header, body []byte) {
 	t.Fatalf("no valid v1 signature in %q", sigs)
 }
 
-func newDispatcher(t *testing.T, hooks ...config.Webhook) (*webhook.Dispatcher, *storage.DB, *metrics.Metrics, *bytes.Buffer) {
+func newDispatcher(t *testing.T, hooks ...config.Webhook) (*webhook.Dispatcher, *storage.DB, *metrics.Metrics, *syncWriter) {
 	t.Helper()
 	db, err := storage.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -128,24 +128,32 @@ func newDispatcher(t *testing.T, hooks ...config.Webhook) (*webhook.Dispatcher, 
 	}
 	t.Cleanup(func() { db.Close() })
 	m := metrics.New()
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &syncWriter{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := webhook.New(db, hooks, "https://rankpulse.example/status", log, m, webhook.Options{Schedule: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, db, m, &logs
+	return d, db, m, logs
 }
 
+// syncWriter is a log the dispatcher's goroutines write while a test
+// reads it.
 type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return s.buf.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 // raise stores alerts and enqueues them in one transaction, as the daemon
@@ -459,7 +467,7 @@ func TestGivesUpAfterTheRetryWindow(t *testing.T) {
 	defer d.Stop()
 	waitFor(t, "giving up", func() bool {
 		st, _ := db.OutboxStats(context.Background(), "ops")
-		return st["gave_up"] == 1
+		return st["gave_up"] == 1 && strings.Contains(logs.String(), "gave up delivering")
 	})
 	if testutil.ToFloat64(m.WebhookGivenUp.WithLabelValues("ops")) != 1 || !strings.Contains(logs.String(), "gave up delivering an alert after its retry window") {
 		t.Fatalf("giving up is not visible:\n%s", logs.String())

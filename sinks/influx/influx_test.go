@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,13 +394,16 @@ func TestURLCredentialsStayOutOfErrors(t *testing.T) {
 	}
 	noSecrets("Check of an unparsable URL", err.Error())
 
-	var logs bytes.Buffer
+	logs := &lockedBuffer{} // the sink's drain loop logs too
 	s, err := influx.New(influx.Config{URL: raw, Bucket: "db", SpoolDir: filepath.Join(t.TempDir(), "spool"), Timeout: time.Second, RetryMin: time.Hour},
-		slog.New(slog.NewTextHandler(&logs, nil)), nil)
+		slog.New(slog.NewTextHandler(logs, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close(ctx)
+	defer func() {
+		s.Close(ctx)
+		noSecrets("the sink's logs", logs.String())
+	}()
 	if err := s.Write(ctx, batch(slot)); err != nil { // spooled
 		t.Fatal(err)
 	}
@@ -412,4 +416,22 @@ func TestURLCredentialsStayOutOfErrors(t *testing.T) {
 		t.Fatalf("Flush: %v; want the dial error", err)
 	}
 	noSecrets("Flush", err.Error())
+}
+
+// lockedBuffer is a log destination that goroutines may share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
