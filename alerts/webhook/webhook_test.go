@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -26,6 +25,7 @@ import (
 	"github.com/rankpulse/rankpulse/alerts/webhook"
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/config"
+	"github.com/rankpulse/rankpulse/internal/syncbuf"
 	"github.com/rankpulse/rankpulse/metrics"
 	"github.com/rankpulse/rankpulse/storage"
 )
@@ -120,7 +120,7 @@ func verify(t *testing.T, secret string, h http.Header, body []byte) {
 	t.Fatalf("no valid v1 signature in %q", sigs)
 }
 
-func newDispatcher(t *testing.T, hooks ...config.Webhook) (*webhook.Dispatcher, *storage.DB, *metrics.Metrics, *syncWriter) {
+func newDispatcher(t *testing.T, hooks ...config.Webhook) (*webhook.Dispatcher, *storage.DB, *metrics.Metrics, *syncbuf.Buffer) {
 	t.Helper()
 	db, err := storage.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -128,32 +128,13 @@ func newDispatcher(t *testing.T, hooks ...config.Webhook) (*webhook.Dispatcher, 
 	}
 	t.Cleanup(func() { db.Close() })
 	m := metrics.New()
-	logs := &syncWriter{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := webhook.New(db, hooks, "https://rankpulse.example/status", log, m, webhook.Options{Schedule: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d, db, m, logs
-}
-
-// syncWriter is a log the dispatcher's goroutines write while a test
-// reads it.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // raise stores alerts and enqueues them in one transaction, as the daemon

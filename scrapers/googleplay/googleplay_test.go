@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/internal/fakestore"
+	"github.com/rankpulse/rankpulse/internal/syncbuf"
 	"github.com/rankpulse/rankpulse/metrics"
 	"github.com/rankpulse/rankpulse/scrapers"
 	"github.com/rankpulse/rankpulse/scrapers/googleplay"
@@ -26,24 +26,7 @@ type env struct {
 	srv  *httptest.Server
 	s    *googleplay.Scraper
 	m    *metrics.Metrics
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T, rate float64) *env {
@@ -52,7 +35,7 @@ func newEnv(t *testing.T, rate float64) *env {
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	m := metrics.New()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	s := googleplay.New(googleplay.Config{
 		PlayURL: srv.URL, Language: "en", BlockedBackoff: time.Minute,
 		Fetch: scrapers.FetchConfig{Rate: rate, Concurrency: 2, Timeout: 5 * time.Second, Retries: 2, BackoffBase: 10 * time.Millisecond, BackoffMax: 40 * time.Millisecond},

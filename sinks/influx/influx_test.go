@@ -1,7 +1,6 @@
 package influx_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/internal/influxtest"
+	"github.com/rankpulse/rankpulse/internal/syncbuf"
 	"github.com/rankpulse/rankpulse/metrics"
 	"github.com/rankpulse/rankpulse/sinks"
 	"github.com/rankpulse/rankpulse/sinks/influx"
@@ -394,7 +393,7 @@ func TestURLCredentialsStayOutOfErrors(t *testing.T) {
 	}
 	noSecrets("Check of an unparsable URL", err.Error())
 
-	logs := &lockedBuffer{} // the sink's drain loop logs too
+	logs := &syncbuf.Buffer{} // the sink's drain loop logs too
 	s, err := influx.New(influx.Config{URL: raw, Bucket: "db", SpoolDir: filepath.Join(t.TempDir(), "spool"), Timeout: time.Second, RetryMin: time.Hour},
 		slog.New(slog.NewTextHandler(logs, nil)), nil)
 	if err != nil {
@@ -416,22 +415,4 @@ func TestURLCredentialsStayOutOfErrors(t *testing.T) {
 		t.Fatalf("Flush: %v; want the dial error", err)
 	}
 	noSecrets("Flush", err.Error())
-}
-
-// lockedBuffer is a log destination that goroutines may share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
