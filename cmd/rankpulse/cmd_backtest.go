@@ -22,7 +22,7 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	if *input == "" {
-		return usagef("--input is required (a snapshot JSONL file, or - for stdin)")
+		return usagef("--input is required (%s)", inputHelp)
 	}
 	cfg, err := c.loadConfig(*cfgPath)
 	if err != nil {
@@ -44,8 +44,8 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("backtest: %w", err)
 		}
-	} else if f, err = os.Open(*input); err != nil {
-		return usagef("--input: %v (give a snapshot JSONL file, as `rankpulse export` writes, or - for stdin)", err)
+	} else if f, err = openInput(*input); err != nil {
+		return err
 	}
 	defer f.Close()
 

@@ -19,6 +19,19 @@ const importBatch = 500
 // maxReportedLines bounds the bad lines printed one by one.
 const maxReportedLines = 20
 
+// inputHelp says what --input of import and backtest takes.
+const inputHelp = "a snapshot JSONL file, as `rankpulse export` writes, or - for stdin"
+
+// openInput opens an --input file; one that cannot be opened is a usage
+// error.
+func openInput(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("--input: %v (give %s)", err, inputHelp)
+	}
+	return f, nil
+}
+
 func (c *cli) importCmd(ctx context.Context, args []string) error {
 	fs := c.flags("import")
 	cfgPath := fs.String("config", "", "config file (data_dir, sinks, watch list)")
@@ -27,7 +40,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	if *input == "" {
-		return usagef("--input is required (a snapshot JSONL file, or - for stdin)")
+		return usagef("--input is required (%s)", inputHelp)
 	}
 	cfg, err := c.loadConfig(*cfgPath)
 	if err != nil {
@@ -36,9 +49,9 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 	var in io.Reader = c.stdin
 	name := "stdin"
 	if *input != "-" {
-		f, err := os.Open(*input)
+		f, err := openInput(*input)
 		if err != nil {
-			return usagef("--input: %v (give a snapshot JSONL file, as `rankpulse export` writes, or - for stdin)", err)
+			return err
 		}
 		defer f.Close()
 		in, name = f, *input
