@@ -197,7 +197,7 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 	var ups, downs, exits []candidate
 	type cc struct{ store, country string }
 	countryKnown := map[cc]bool{}
-	presentNow := map[presenceKey]presence{}
+	presentNow := map[presenceKey]bool{}     // tracked apps ranked in a chart read now
 	listed := map[eventKey]map[string]bool{} // store/app → countries where it is ranked now
 
 	for _, s := range sorted {
@@ -231,13 +231,7 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 			if !e.tracked(s.Store, en.AppID) {
 				continue
 			}
-			pk := presenceKey{s.Store, s.Country, en.AppID}
-			p, ok := presentNow[pk]
-			if !ok || en.Rank < p.best || (en.Rank == p.best && key.Category == chart.All) {
-				p.best, p.bestKey, p.name = en.Rank, key, en.Name // the overall chart on ties
-			}
-			p.charts++
-			presentNow[pk] = p
+			presentNow[presenceKey{s.Store, s.Country, en.AppID}] = true
 		}
 		// Every app of the chart we follow, and every tracked app in it.
 		apps := make([]string, 0, len(cs.apps)+len(s.Entries))
@@ -319,7 +313,7 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 		for _, app := range apps {
 			pk := presenceKey{c.store, c.country, app}
 			p := e.presence[pk]
-			if now, ok := presentNow[pk]; ok {
+			if presentNow[pk] {
 				if p == nil {
 					p = &presence{}
 					e.presence[pk] = p
@@ -327,7 +321,7 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 				// Count the country's charts read apart (another job) too,
 				// at their last read.
 				p.charts, p.best, p.bestKey = e.ranked(c.store, c.country, app, t)
-				p.lastPresent, p.name, p.absent, p.alerted = t, now.name, 0, false
+				p.lastPresent, p.name, p.absent, p.alerted = t, e.charts[p.bestKey].apps[app].name, 0, false
 				continue
 			}
 			if !countryKnown[c] || p.alerted || p.best > e.cfg.Removed.Top || p.charts < e.cfg.Removed.MinCharts {
