@@ -195,14 +195,13 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 	sorted := e.firstReads(t, snaps)
 
 	var ups, downs, exits []candidate
-	type cc struct{ store, country string }
-	countryKnown := map[cc]bool{}
+	countryKnown := map[countryKey]bool{}
 	presentNow := map[presenceKey]bool{}     // tracked apps ranked in a chart read now
 	listed := map[eventKey]map[string]bool{} // store/app → countries where it is ranked now
 
 	for _, s := range sorted {
 		key := s.Key()
-		c := cc{s.Store, s.Country}
+		c := countryKey{s.Store, s.Country}
 		known := s.Complete && len(s.Entries) > 0
 		if v, seen := countryKnown[c]; !seen || v {
 			countryKnown[c] = known
@@ -288,7 +287,7 @@ func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert 
 	// Removals: gone from every (complete) chart of a country at once.
 	var removals []candidate
 	removed := map[presenceKey]bool{}
-	countries := make([]cc, 0, len(countryKnown))
+	countries := make([]countryKey, 0, len(countryKnown))
 	for c := range countryKnown {
 		countries = append(countries, c)
 	}
