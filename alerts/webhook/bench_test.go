@@ -14,7 +14,24 @@ import (
 
 	"github.com/rankpulse/rankpulse/alerts/webhook"
 	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/storage"
 )
+
+// benchDispatcher is a running dispatcher with one signed json receiver,
+// which calls received after reading each request.
+func benchDispatcher(b *testing.B, received func()) (*webhook.Dispatcher, *storage.DB) {
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		received()
+	}))
+	b.Cleanup(recv.Close)
+	w := hook("ops", recv.URL, "json")
+	w.Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	d, db, _, _ := newDispatcher(b, w)
+	d.Start(context.Background())
+	b.Cleanup(d.Stop)
+	return d, db
+}
 
 // BenchmarkOutboxDelivery measures alerts through the whole path: stored
 // with their outbox rows in one transaction, picked up by the sender, signed,
@@ -22,21 +39,11 @@ import (
 // the latency from the alert being stored to the receiver's 2xx.
 func BenchmarkOutboxDelivery(b *testing.B) {
 	var got atomic.Int64
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		got.Add(1)
-	}))
-	defer recv.Close()
-	w := hook("ops", recv.URL, "json")
-	w.Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	t := &testing.T{}
-	d, db, _, _ := newDispatcher(t, w)
-	d.Start(context.Background())
-	defer d.Stop()
+	d, db := benchDispatcher(b, func() { got.Add(1) })
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		raise(t, d, db, alert(i, chart.KindSurge))
+		raise(b, d, db, alert(i, chart.KindSurge))
 	}
 	for got.Load() < int64(b.N) {
 		time.Sleep(time.Millisecond)
@@ -87,20 +94,10 @@ func BenchmarkPlainPost(b *testing.B) {
 // idle outbox: stored, woken sender, signed POST, receiver's 2xx.
 func BenchmarkAlertToReceiverLatency(b *testing.B) {
 	done := make(chan struct{}, 1)
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		done <- struct{}{}
-	}))
-	defer recv.Close()
-	w := hook("ops", recv.URL, "json")
-	w.Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	t := &testing.T{}
-	d, db, _, _ := newDispatcher(t, w)
-	d.Start(context.Background())
-	defer d.Stop()
+	d, db := benchDispatcher(b, func() { done <- struct{}{} })
 	b.ResetTimer()
 	for i := range b.N {
-		raise(t, d, db, alert(i, chart.KindSurge))
+		raise(b, d, db, alert(i, chart.KindSurge))
 		<-done
 	}
 }

@@ -120,7 +120,7 @@ func verify(t *testing.T, secret string, h http.Header, body []byte) {
 	t.Fatalf("no valid v1 signature in %q", sigs)
 }
 
-func newDispatcher(t *testing.T, hooks ...config.Webhook) (*webhook.Dispatcher, *storage.DB, *metrics.Metrics, *syncbuf.Buffer) {
+func newDispatcher(t testing.TB, hooks ...config.Webhook) (*webhook.Dispatcher, *storage.DB, *metrics.Metrics, *syncbuf.Buffer) {
 	t.Helper()
 	db, err := storage.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -139,7 +139,7 @@ func newDispatcher(t *testing.T, hooks ...config.Webhook) (*webhook.Dispatcher, 
 
 // raise stores alerts and enqueues them in one transaction, as the daemon
 // does.
-func raise(t *testing.T, d *webhook.Dispatcher, db *storage.DB, as ...chart.Alert) {
+func raise(t testing.TB, d *webhook.Dispatcher, db *storage.DB, as ...chart.Alert) {
 	t.Helper()
 	err := db.WithTx(context.Background(), func(tx *storage.Tx) error {
 		for i := range as {
