@@ -403,32 +403,32 @@ func TestRemovalConsidersChartsEvaluatedApart(t *testing.T) {
 	}
 }
 
-// A ban seen by two jobs at once, each reading one chart per country: the
-// app was in two charts of the country (removed.min_charts), though each
-// evaluation sees one. Evaluated apart or together, it is one removal.
-func TestRemovalAcrossJobsCountsEveryChart(t *testing.T) {
+// job is the charts one job reads: boards read as charts of one name.
+type job struct {
+	boards []board
+	chart  string
+}
+
+// removalsOfTwoJobs runs two fresh jobs from setup for a day, makes signal
+// vanish with the returned func at hour 24, runs six more hours and checks
+// that this is one removal, whether the jobs are evaluated apart or
+// together.
+func removalsOfTwoJobs(t *testing.T, setup func() (a, b job, vanish func())) {
+	t.Helper()
 	for _, together := range []bool{false, true} {
 		e := engine(true)
-		var free, grossing []board
-		for _, cc := range []string{"tr", "us"} {
-			free = append(free, board{store: "appstore", country: cc, category: "all", depth: 200, complete: true, place: map[string]int{"signal": 2}})
-			grossing = append(grossing, board{store: "appstore", country: cc, category: "all", depth: 200, complete: true, place: map[string]int{"signal": 3}})
-		}
+		a, b, vanish := setup()
 		var all []chart.Alert
-		step := func(h int) {
-			if together {
-				all = append(all, run(e, h, append(snapsOf(free, h, "top-free"), snapsOf(grossing, h, "top-grossing")...)...)...)
-				return
+		for h := range 30 {
+			if h == 24 {
+				vanish()
 			}
-			all = append(all, run(e, h, snapsOf(free, h, "top-free")...)...)
-			all = append(all, run(e, h, snapsOf(grossing, h, "top-grossing")...)...)
-		}
-		for h := range 24 {
-			step(h)
-		}
-		free[0].place["signal"], grossing[0].place["signal"] = 0, 0
-		for h := 24; h < 30; h++ {
-			step(h)
+			if together {
+				all = append(all, run(e, h, append(snapsOf(a.boards, h, a.chart), snapsOf(b.boards, h, b.chart)...)...)...)
+				continue
+			}
+			all = append(all, run(e, h, snapsOf(a.boards, h, a.chart)...)...)
+			all = append(all, run(e, h, snapsOf(b.boards, h, b.chart)...)...)
 		}
 		if n := countKind(all, chart.KindRemoved); n != 1 {
 			t.Errorf("together=%v: %d removals, want 1: %v", together, n, kinds(all))
@@ -436,39 +436,34 @@ func TestRemovalAcrossJobsCountsEveryChart(t *testing.T) {
 	}
 }
 
+// A ban seen by two jobs at once, each reading one chart per country: the
+// app was in two charts of the country (removed.min_charts), though each
+// evaluation sees one.
+func TestRemovalAcrossJobsCountsEveryChart(t *testing.T) {
+	removalsOfTwoJobs(t, func() (job, job, func()) {
+		var free, grossing []board
+		for _, cc := range []string{"tr", "us"} {
+			free = append(free, board{store: "appstore", country: cc, category: "all", depth: 200, complete: true, place: map[string]int{"signal": 2}})
+			grossing = append(grossing, board{store: "appstore", country: cc, category: "all", depth: 200, complete: true, place: map[string]int{"signal": 3}})
+		}
+		return job{free, "top-free"}, job{grossing, "top-grossing"}, func() { free[0].place["signal"], grossing[0].place["signal"] = 0, 0 }
+	})
+}
+
 // One job per country: the countries where the app is still listed are
 // known from the other job's evaluations.
 func TestRemovalSeesOtherCountriesEvaluatedApart(t *testing.T) {
-	for _, together := range []bool{false, true} {
-		e := engine(true)
-		mk := func(cc string) []board {
+	removalsOfTwoJobs(t, func() (job, job, func()) {
+		country := func(cc string) []board {
 			var bs []board
 			for _, cat := range []string{"all", "6005"} {
 				bs = append(bs, board{store: "appstore", country: cc, category: cat, depth: 200, complete: true, place: map[string]int{"signal": 2}})
 			}
 			return bs
 		}
-		tr, us := mk("tr"), mk("us")
-		var all []chart.Alert
-		step := func(h int) {
-			if together {
-				all = append(all, run(e, h, append(snapsOf(tr, h, "top-free"), snapsOf(us, h, "top-free")...)...)...)
-				return
-			}
-			all = append(all, run(e, h, snapsOf(tr, h, "top-free")...)...)
-			all = append(all, run(e, h, snapsOf(us, h, "top-free")...)...)
-		}
-		for h := range 24 {
-			step(h)
-		}
-		tr[0].place["signal"], tr[1].place["signal"] = 0, 0
-		for h := 24; h < 30; h++ {
-			step(h)
-		}
-		if n := countKind(all, chart.KindRemoved); n != 1 {
-			t.Errorf("together=%v: %d removals, want 1: %v", together, n, kinds(all))
-		}
-	}
+		tr, us := country("tr"), country("us")
+		return job{tr, "top-free"}, job{us, "top-free"}, func() { tr[0].place["signal"], tr[1].place["signal"] = 0, 0 }
+	})
 }
 
 // A chart of the country that stopped being read (its job removed, say)
