@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -49,17 +48,13 @@ func (d *DB) Latest(ctx context.Context, q Query) ([]chart.Snapshot, error) {
 	}
 	out := make([]chart.Snapshot, 0, len(page))
 	for _, r := range page {
-		s, err := d.decode(ctx, r)
-		if ce := (*CorruptError)(nil); errors.As(err, &ce) && q.OnCorrupt != nil {
-			if err := q.OnCorrupt(ce); err != nil {
-				return nil, err
-			}
-			continue
-		}
+		s, ok, err := d.decode(ctx, q, r)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		if ok {
+			out = append(out, s)
+		}
 	}
 	return out, nil
 }

@@ -422,11 +422,8 @@ func (q Query) where() (string, []any) {
 // (then by chart). It streams: memory use does not grow with the range.
 func (d *DB) Snapshots(ctx context.Context, q Query, fn func(chart.Snapshot) error) error {
 	return d.scan(ctx, q, func(row snapshotRow) error {
-		s, err := d.decode(ctx, row)
-		if ce := (*CorruptError)(nil); errors.As(err, &ce) && q.OnCorrupt != nil {
-			return q.OnCorrupt(ce)
-		}
-		if err != nil {
+		s, ok, err := d.decode(ctx, q, row)
+		if !ok {
 			return err
 		}
 		return fn(s)
@@ -521,25 +518,28 @@ func unpack(blob []byte) ([]packedEntry, error) {
 	return out, nil
 }
 
-func (d *DB) decode(ctx context.Context, r snapshotRow) (chart.Snapshot, error) {
-	s := chart.Snapshot{
+// decode turns a row into a snapshot. ok is false for a row that cannot be
+// decoded, with q.corrupt's verdict as the error: nil when q.OnCorrupt lets
+// the read go on without it.
+func (d *DB) decode(ctx context.Context, q Query, r snapshotRow) (s chart.Snapshot, ok bool, err error) {
+	s = chart.Snapshot{
 		Time: time.Unix(r.slot, 0).UTC(), Store: r.key.Store, Country: r.key.Country, Chart: r.key.Chart, Category: r.key.Category,
 		Source: r.source, Complete: r.complete, Depth: r.depth, DurationMS: r.durationMS, Error: r.errText,
 	}
 	packed, err := unpack(r.blob)
 	if err != nil {
-		return s, &CorruptError{Key: r.key, Time: s.Time, Err: err}
+		return s, false, q.corrupt(r, err)
 	}
 	keys, err := d.resolve(ctx, packed)
 	if err != nil {
-		return s, err
+		return s, false, err
 	}
 	s.Entries = make([]chart.Entry, len(packed))
 	for i, p := range packed {
 		k := keys[p.ref]
 		s.Entries[i] = chart.Entry{Rank: p.rank, AppID: k.appID, Name: k.name, Developer: k.developer}
 	}
-	return s, nil
+	return s, true, nil
 }
 
 // resolve maps app references to their keys, reading unknown ones.
