@@ -175,10 +175,7 @@ type event struct {
 	lastJoin int64
 	members  map[string]int64 // country → when it joined
 	revision int
-	next     int
 	chartKey chart.Key
-	name     string
-	watch    string
 }
 
 // candidate is an alert before cooldown, folding and suppression.

@@ -151,9 +151,7 @@ func checkSchema(q query) []string {
 		names := fluxCol.FindAllStringSubmatch(q.text, -1)
 		names = append(names, fluxTag.FindAllStringSubmatch(q.text, -1)...)
 		for _, cols := range fluxCols.FindAllStringSubmatch(q.text, -1) {
-			for _, c := range quotedRe.FindAllStringSubmatch(cols[1], -1) {
-				names = append(names, c)
-			}
+			names = append(names, quotedRe.FindAllStringSubmatch(cols[1], -1)...)
 		}
 		for _, m := range names {
 			if !strings.HasPrefix(m[1], "_") && !known(m[1], true, false) {

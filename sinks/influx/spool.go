@@ -85,19 +85,6 @@ func (s *spool) path(f spoolFile) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%020d-%d%s", f.seq, f.lines, spoolExt))
 }
 
-// add appends a batch. When the spool grows past its bound the oldest
-// batches are dropped; their sizes in lines are returned for logging.
-func (s *spool) add(lines []string) (dropped []int, err error) {
-	w, err := s.begin()
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range lines {
-		w.add(l)
-	}
-	return w.commit()
-}
-
 // spoolWriter streams one batch into the spool.
 type spoolWriter struct {
 	s     *spool
