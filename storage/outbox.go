@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,7 +25,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 	created      INTEGER NOT NULL, -- unix ms
 	attempts     INTEGER NOT NULL DEFAULT 0,
 	next_attempt INTEGER NOT NULL, -- unix ms
-	state        TEXT NOT NULL DEFAULT 'pending', -- pending | delivered | gave_up
+	-- pending | delivered | gave_up (its retry window ended) | dead (the
+	-- receiver rejected it: set aside until retried or dropped) | dropped
+	state        TEXT NOT NULL DEFAULT 'pending',
 	last_error   TEXT NOT NULL DEFAULT '',
 	delivered    INTEGER,
 	UNIQUE (webhook, alert_id, revision)
@@ -37,7 +40,7 @@ CREATE TABLE IF NOT EXISTS webhook_disabled (
 	reason   TEXT NOT NULL,
 	at       INTEGER NOT NULL
 );
-`
+` + outboxRejectSchema
 
 // Message is one outbox row with its alert.
 type Message struct {
@@ -48,6 +51,9 @@ type Message struct {
 	Created  time.Time
 	Attempts int
 	Next     time.Time
+	// Rejections counts the permanent rejections the message has had
+	// (see MarkRejected).
+	Rejections int
 }
 
 // Enqueue puts an alert in a receiver's outbox (a no-op if it is there
@@ -68,8 +74,9 @@ func (tx *Tx) Enqueue(ctx context.Context, webhook string, a *chart.Alert, batch
 // It returns nothing when no message is pending.
 func (d *DB) NextMessages(ctx context.Context, webhook string, max int) ([]Message, error) {
 	rows, err := d.db.QueryContext(ctx, `
-		SELECT o.seq, o.batch, o.created, o.attempts, o.next_attempt, a.body
+		SELECT o.seq, o.batch, o.created, o.attempts, o.next_attempt, COALESCE(r.count, 0), a.body
 		FROM outbox o JOIN alerts a ON a.id = o.alert_id AND a.revision = o.revision
+		LEFT JOIN outbox_rejections r ON r.seq = o.seq
 		WHERE o.webhook = ? AND o.state = 'pending'
 		ORDER BY o.seq LIMIT ?`, webhook, max)
 	if err != nil {
@@ -81,7 +88,7 @@ func (d *DB) NextMessages(ctx context.Context, webhook string, max int) ([]Messa
 		var m Message
 		var created, next int64
 		var body []byte
-		if err := rows.Scan(&m.Seq, &m.Batch, &created, &m.Attempts, &next, &body); err != nil {
+		if err := rows.Scan(&m.Seq, &m.Batch, &created, &m.Attempts, &next, &m.Rejections, &body); err != nil {
 			return nil, fmt.Errorf("storage: outbox of %s: %w", webhook, err)
 		}
 		if len(out) > 0 && m.Batch != out[0].Batch {
@@ -104,21 +111,44 @@ func seqList(msgs []Message) (string, []any) {
 	return "(?" + strings.Repeat(",?", len(msgs)-1) + ")", args
 }
 
-// MarkDelivered records a receiver's acknowledgement.
+// MarkDelivered records a receiver's acknowledgement (whatever state the
+// message was in meanwhile: it was delivered), and forgets the rejections
+// it had.
 func (d *DB) MarkDelivered(ctx context.Context, msgs []Message) error {
 	in, args := seqList(msgs)
-	_, err := d.db.ExecContext(ctx, `UPDATE outbox SET state = 'delivered', delivered = ?, attempts = attempts + 1, last_error = '' WHERE seq IN `+in,
-		append([]any{time.Now().UnixMilli()}, args...)...)
+	mark := func(ctx context.Context, ex execer) error {
+		_, err := ex.ExecContext(ctx, `UPDATE outbox SET state = 'delivered', delivered = ?, attempts = attempts + 1, last_error = '' WHERE seq IN `+in,
+			append([]any{time.Now().UnixMilli()}, args...)...)
+		return err
+	}
+	var err error
+	if !slices.ContainsFunc(msgs, func(m Message) bool { return m.Rejections > 0 }) {
+		err = mark(ctx, d.db) // the common case: one statement
+	} else {
+		err = d.WithTx(ctx, func(tx *Tx) error {
+			if err := mark(ctx, tx); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `DELETE FROM outbox_rejections WHERE seq IN `+in, args...)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("storage: mark delivered: %w", err)
 	}
 	return nil
 }
 
-// MarkRetry schedules another attempt.
+// execer is what *sql.DB and *Tx have in common for writes.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// MarkRetry schedules another attempt of messages still pending (one
+// dropped meanwhile stays dropped).
 func (d *DB) MarkRetry(ctx context.Context, msgs []Message, next time.Time, reason string) error {
 	in, args := seqList(msgs)
-	_, err := d.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE seq IN `+in,
+	_, err := d.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE state = 'pending' AND seq IN `+in,
 		append([]any{ceilMilli(next), reason}, args...)...)
 	if err != nil {
 		return fmt.Errorf("storage: mark retry: %w", err)
@@ -137,10 +167,10 @@ func ceilMilli(t time.Time) int64 {
 	return ms
 }
 
-// MarkGaveUp ends the delivery of messages.
+// MarkGaveUp ends the delivery of messages still pending.
 func (d *DB) MarkGaveUp(ctx context.Context, msgs []Message, reason string) error {
 	in, args := seqList(msgs)
-	_, err := d.db.ExecContext(ctx, `UPDATE outbox SET state = 'gave_up', attempts = attempts + 1, last_error = ? WHERE seq IN `+in,
+	_, err := d.db.ExecContext(ctx, `UPDATE outbox SET state = 'gave_up', attempts = attempts + 1, last_error = ? WHERE state = 'pending' AND seq IN `+in,
 		append([]any{reason}, args...)...)
 	if err != nil {
 		return fmt.Errorf("storage: mark gave up: %w", err)
