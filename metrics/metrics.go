@@ -33,11 +33,14 @@ type Metrics struct {
 
 	// Alerts and webhooks.
 	Alerts             *prometheus.CounterVec // kind, severity
-	WebhookDeliveries  *prometheus.CounterVec // webhook, result (ok|retry|gave_up|disabled)
+	WebhookDeliveries  *prometheus.CounterVec // webhook, result (ok|retry|gave_up|disabled|rejected|dead)
 	WebhookLatency     *prometheus.HistogramVec
 	WebhookPending     *prometheus.GaugeVec // webhook
 	WebhookGivenUp     *prometheus.CounterVec
 	WebhookDisabled    *prometheus.GaugeVec
+	WebhookDead        *prometheus.CounterVec // webhook: alerts set aside as dead
+	WebhookDeadNow     *prometheus.GaugeVec   // webhook: dead alerts in the outbox
+	WebhookRejecting   *prometheus.GaugeVec   // webhook: 1 while it rejects everything
 	AlertEvaluationLag prometheus.Gauge
 }
 
@@ -109,6 +112,15 @@ func New() *Metrics {
 		WebhookDisabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rankpulse_webhook_disabled", Help: "1 when a receiver answered 410 Gone and was disabled.",
 		}, []string{"webhook"}),
+		WebhookDead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_webhook_dead_total", Help: "Alerts set aside as dead: the receiver rejected them permanently (a 4xx other than 408, 410, 425, 429) through their short retry budget.",
+		}, []string{"webhook"}),
+		WebhookDeadNow: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_webhook_dead", Help: "Dead alerts in the outbox, per webhook, until `rankpulse alerts retry` or `drop`.",
+		}, []string{"webhook"}),
+		WebhookRejecting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_webhook_rejecting", Help: "1 while every attempt to the receiver for at least its retry_window was a permanent rejection, with nothing delivered.",
+		}, []string{"webhook"}),
 		AlertEvaluationLag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rankpulse_alert_evaluation_lag_slots", Help: "Stored slots not yet evaluated by the alert engine.",
 		}),
@@ -120,7 +132,7 @@ func New() *Metrics {
 		m.SweepDuration, m.LastSweep, m.LastSweepFails,
 		m.SnapshotsStored, m.SinkWrites, m.SinkPoints, m.SpoolBatches, m.SpoolBytes, m.SpoolDropped,
 		m.Alerts, m.WebhookDeliveries, m.WebhookLatency, m.WebhookPending, m.WebhookGivenUp, m.WebhookDisabled,
-		m.AlertEvaluationLag,
+		m.WebhookDead, m.WebhookDeadNow, m.WebhookRejecting, m.AlertEvaluationLag,
 	)
 	return m
 }

@@ -1,30 +1,21 @@
 package webhook
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/config"
 	"github.com/rankpulse/rankpulse/metrics"
-	"github.com/rankpulse/rankpulse/scrapers"
 	"github.com/rankpulse/rankpulse/storage"
 )
 
@@ -44,8 +35,10 @@ type Dispatcher struct {
 	log *slog.Logger
 	m   *metrics.Metrics
 
-	client   *http.Client
-	schedule []time.Duration
+	client         *http.Client
+	schedule       []time.Duration
+	rejectSchedule []time.Duration
+	poll           time.Duration
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -55,13 +48,26 @@ type receiver struct {
 	cfg     config.Webhook
 	n       Notifier
 	urlHash string
+	fp      string // Fingerprint(cfg)
 	wake    chan struct{}
 	last    time.Time // last request, for Slack's one message a second
+
+	// Only the receiver's sender touches these.
+	inRun     bool      // a run of permanent rejections is recorded
+	rejecting bool      // and it spans the retry window
+	counted   time.Time // when countOutbox last counted
 }
 
 // Options tune a dispatcher (tests).
 type Options struct {
 	Schedule []time.Duration
+	// RejectSchedule replaces DefaultRejectSchedule; empty: a message is
+	// dead at its first permanent rejection.
+	RejectSchedule []time.Duration
+	// Poll is how often a sender rereads its outbox when nothing woke it
+	// (default 1 minute): what `rankpulse alerts retry` did from another
+	// process is seen within that time.
+	Poll time.Duration
 }
 
 // New returns a dispatcher for the configured receivers.
@@ -71,7 +77,7 @@ func New(db *storage.DB, hooks []config.Webhook, statusURL string, log *slog.Log
 	}
 	d := &Dispatcher{
 		db: db, log: log.With("component", "webhooks"), m: metrics.OrNew(m),
-		schedule: Schedule,
+		schedule: Schedule, rejectSchedule: DefaultRejectSchedule, poll: time.Minute,
 		client: &http.Client{
 			// A redirect is not an acknowledgement; it is not followed.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -80,12 +86,18 @@ func New(db *storage.DB, hooks []config.Webhook, statusURL string, log *slog.Log
 	if opts.Schedule != nil {
 		d.schedule = opts.Schedule
 	}
+	if opts.RejectSchedule != nil {
+		d.rejectSchedule = opts.RejectSchedule
+	}
+	if opts.Poll > 0 {
+		d.poll = opts.Poll
+	}
 	for _, w := range hooks {
 		n, err := NewNotifier(w, statusURL)
 		if err != nil {
 			return nil, err
 		}
-		d.rcv = append(d.rcv, &receiver{cfg: w, n: n, urlHash: URLHash(w.URL.Value()), wake: make(chan struct{}, 1)})
+		d.rcv = append(d.rcv, &receiver{cfg: w, n: n, urlHash: URLHash(w.URL.Value()), fp: Fingerprint(w), wake: make(chan struct{}, 1)})
 	}
 	return d, nil
 }
@@ -172,7 +184,10 @@ func (d *Dispatcher) Stop() {
 }
 
 // Flush makes one pass over every receiver's outbox, sending what is due
-// now (for run --once), until nothing due is left or ctx ends.
+// now (for run --once), until nothing due is left or ctx ends. A rejected
+// head's few quick retries are waited for (about a minute at most), so
+// that it ends dead and the messages behind it go out in this pass rather
+// than waiting for the next run.
 func (d *Dispatcher) Flush(ctx context.Context) {
 	if d == nil {
 		return
@@ -180,19 +195,36 @@ func (d *Dispatcher) Flush(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, r := range d.rcv {
 		wg.Go(func() {
+			d.prepare(ctx, r)
 			for ctx.Err() == nil {
 				if d.disabled(ctx, r) {
 					return
 				}
 				msgs, err := d.db.NextMessages(ctx, r.cfg.Name, r.n.MaxBatch())
-				if err != nil || len(msgs) == 0 || msgs[0].Next.After(time.Now()) {
+				if err != nil || len(msgs) == 0 {
 					return
+				}
+				if wait := time.Until(msgs[0].Next); wait > 0 {
+					if msgs[0].Rejections == 0 || wait > d.maxRejectWait() {
+						return
+					}
+					sleep(ctx, nil, wait)
+					continue
 				}
 				d.deliver(ctx, r, msgs)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// maxRejectWait is the longest wait before a rejected message's retry.
+func (d *Dispatcher) maxRejectWait() time.Duration {
+	var m time.Duration
+	for _, w := range d.rejectSchedule {
+		m = max(m, w+w/5)
+	}
+	return m
 }
 
 func (d *Dispatcher) disabled(ctx context.Context, r *receiver) bool {
@@ -206,35 +238,49 @@ func (d *Dispatcher) disabled(ctx context.Context, r *receiver) bool {
 	return true
 }
 
-// poll is how often an idle sender looks at its outbox without being woken.
-const poll = time.Minute
-
 func (d *Dispatcher) loop(ctx context.Context, r *receiver) {
 	if d.disabled(ctx, r) {
 		return
 	}
+	d.prepare(ctx, r)
 	for ctx.Err() == nil {
 		msgs, err := d.db.NextMessages(ctx, r.cfg.Name, r.n.MaxBatch())
 		if err != nil {
 			d.log.Error("reading the outbox failed", "webhook", r.cfg.Name, "error", err)
-			sleep(ctx, r.wake, poll)
+			sleep(ctx, r.wake, d.poll)
 			continue
 		}
 		if len(msgs) == 0 {
 			d.m.WebhookPending.WithLabelValues(r.cfg.Name).Set(0)
-			sleep(ctx, r.wake, poll)
+			d.countOutbox(ctx, r, false)
+			sleep(ctx, r.wake, d.poll)
 			continue
 		}
 		if wait := time.Until(msgs[0].Next); wait > 0 {
-			if stats, err := d.db.OutboxStats(ctx, r.cfg.Name); err == nil {
-				d.m.WebhookPending.WithLabelValues(r.cfg.Name).Set(float64(stats["pending"]))
-			}
-			sleep(ctx, nil, wait) // in order: nothing overtakes the head
+			d.countOutbox(ctx, r, false)
+			// In order: nothing overtakes the head. The outbox is read
+			// again within d.poll, for a message made due by `alerts
+			// retry` (another process) that now comes first.
+			sleep(ctx, nil, min(wait, d.poll))
 			continue
 		}
 		if !d.deliver(ctx, r, msgs) {
 			return // disabled
 		}
+	}
+}
+
+// countOutbox sets the receiver's gauges of pending and dead messages; at
+// most once per poll unless forced (what another process retried or dropped
+// shows within that time).
+func (d *Dispatcher) countOutbox(ctx context.Context, r *receiver, force bool) {
+	if !force && time.Since(r.counted) < d.poll {
+		return
+	}
+	r.counted = time.Now()
+	if stats, err := d.db.OutboxStats(ctx, r.cfg.Name); err == nil {
+		d.m.WebhookPending.WithLabelValues(r.cfg.Name).Set(float64(stats[storage.StatePending]))
+		d.m.WebhookDeadNow.WithLabelValues(r.cfg.Name).Set(float64(stats[storage.StateDead]))
 	}
 }
 
@@ -248,170 +294,10 @@ func sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) {
 	}
 }
 
-// Result is one delivery attempt.
-type Result struct {
-	Status     int
-	Latency    time.Duration
-	FirstLine  string
-	RetryAfter time.Duration
-	Err        error
-}
-
-// OK reports a 2xx answer.
-func (r Result) OK() bool { return r.Err == nil && r.Status >= 200 && r.Status < 300 }
-
-// Send makes one attempt to deliver m to a receiver.
-func (d *Dispatcher) Send(ctx context.Context, w config.Webhook, n Notifier, m Message) Result {
-	ctx, cancel := context.WithTimeoutCause(ctx, w.Timeout.D(), fmt.Errorf("no answer within its %s timeout", w.Timeout))
-	defer cancel()
-	req, err := n.Request(ctx, m)
-	if err != nil {
-		return Result{Err: err}
-	}
-	start := time.Now()
-	resp, err := d.client.Do(req)
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.DeadlineExceeded) {
-			err = cause
-		}
-		return Result{Latency: time.Since(start), Err: sendError(err, w)}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	res := Result{Status: resp.StatusCode, Latency: time.Since(start), FirstLine: answerLine(body, w)}
-	res.RetryAfter = scrapers.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	if res.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
-		var v struct {
-			RetryAfter float64 `json:"retry_after"` // Discord: seconds
-		}
-		if json.Unmarshal(body, &v) == nil && v.RetryAfter > 0 {
-			res.RetryAfter = time.Duration(v.RetryAfter * float64(time.Second))
-		}
-	}
-	return res
-}
-
-// sendError is what Send reports when a request got no answer: the
-// receiver's name and the cause, never the URL (a secret for Slack and
-// Discord). The HTTP client's *url.Error spells the URL its own way (its
-// password as ***, its path escaped), so it is dropped for its cause rather
-// than redacted; redact then catches any secret still in the text.
-func sendError(err error, w config.Webhook) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	err = fmt.Errorf("POST to receiver %q: %w", w.Name, err)
-	if msg := redact(err.Error(), w); msg != err.Error() {
-		return errors.New(msg) // the chain holds a secret: keep only the text
-	}
-	return err
-}
-
-// redact replaces every spelling of a receiver's secrets in s: its URL as
-// configured, as net/url and net/http print it, without user info, its
-// path, user info and query values, and its header values and signing
-// secret. Strings shorter than 4 bytes are left alone: they would garble
-// the message more than they hide.
-func redact(s string, w config.Webhook) string {
-	if s == "" {
-		return s
-	}
-	repl := map[string]string{}
-	add := func(with string, olds ...string) {
-		for _, old := range olds {
-			if len(old) >= 4 {
-				repl[old] = with
-				if q := strconv.Quote(old); q[1:len(q)-1] != old { // url.Error quotes the URL
-					repl[q[1:len(q)-1]] = with
-				}
-			}
-		}
-	}
-	raw := w.URL.Value()
-	named := "<url of webhook " + w.Name + ">"
-	add(named, raw)
-	if u, err := url.Parse(raw); err == nil {
-		add(named, u.String())
-		v := *u
-		v.User = nil
-		add(named, v.String())
-		if u.User != nil {
-			v.User = url.UserPassword(u.User.Username(), "***") // as net/http prints it
-			add(named, v.String(), u.Redacted())
-			pw, _ := u.User.Password()
-			add("REDACTED", u.User.String(), pw)
-		}
-		// A long path is the secret of Slack and Discord URLs; a short one
-		// (/api/v2/alerts) is not, and hiding it would garble answers. A
-		// segment that looks like a token is hidden either way.
-		if len(u.Path) >= 16 {
-			add("REDACTED", u.Path, u.EscapedPath())
-		}
-		for seg := range strings.SplitSeq(u.Path, "/") {
-			if len(seg) >= 8 && strings.ContainsAny(seg, "0123456789") {
-				add("REDACTED", seg, url.PathEscape(seg))
-			}
-		}
-		add("REDACTED", u.RawQuery)
-		for _, vs := range u.Query() {
-			for _, x := range vs {
-				add("REDACTED", x, url.QueryEscape(x))
-			}
-		}
-	}
-	add("REDACTED", w.Secret.Value())
-	for name, h := range w.Headers {
-		if plainHeaders[http.CanonicalHeaderKey(name)] {
-			continue
-		}
-		add("REDACTED", h.Value())
-		for _, word := range strings.Fields(h.Value()) { // "Bearer <token>"
-			if !authSchemes[strings.ToLower(word)] {
-				add("REDACTED", word)
-			}
-		}
-	}
-	olds := slices.Collect(maps.Keys(repl))
-	// At each position strings.Replacer tries the old strings in order:
-	// longest first, so a whole URL goes before the parts it contains.
-	slices.SortFunc(olds, func(a, b string) int { return len(b) - len(a) })
-	pairs := make([]string, 0, 2*len(olds))
-	for _, old := range olds {
-		pairs = append(pairs, old, repl[old])
-	}
-	return strings.NewReplacer(pairs...).Replace(s)
-}
-
-// answerLine is the first line of a receiver's answer, redacted as a whole
-// before it is cut short: a cut secret would no longer match.
-func answerLine(body []byte, w config.Webhook) string {
-	return firstLine([]byte(redact(string(body), w)))
-}
-
-// plainHeaders carry no secret; hiding their values would garble answers
-// that quote them.
-var plainHeaders = map[string]bool{"Content-Type": true, "Accept": true, "User-Agent": true}
-
-// authSchemes are the words before a credential in an Authorization header.
-var authSchemes = map[string]bool{"bearer": true, "basic": true, "token": true, "bot": true, "digest": true}
-
-func firstLine(b []byte) string {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			if len(l) > 200 {
-				l = strings.ToValidUTF8(l[:200], "") + "…"
-			}
-			return l
-		}
-	}
-	return ""
-}
-
 // deliver makes one attempt for a batch of messages and records the
 // outcome. It returns false when the receiver got disabled.
 func (d *Dispatcher) deliver(ctx context.Context, r *receiver, msgs []storage.Message) bool {
+	msgs = alone(msgs)
 	name := r.cfg.Name
 	if r.cfg.Format == "slack" && time.Since(r.last) < time.Second { // Slack: about 1 message/s
 		sleep(ctx, nil, time.Second-time.Since(r.last))
@@ -433,6 +319,7 @@ func (d *Dispatcher) deliver(ctx context.Context, r *receiver, msgs []storage.Me
 		}
 		d.m.WebhookDeliveries.WithLabelValues(name, "ok").Add(float64(len(msgs)))
 		d.log.Debug("alert delivered", "webhook", name, "alerts", len(msgs), "status", res.Status, "latency", res.Latency)
+		d.endRun(wctx, r)
 		return true
 	case res.Status == http.StatusGone:
 		reason := fmt.Sprintf("410 Gone: %s", res.FirstLine)
@@ -443,8 +330,12 @@ func (d *Dispatcher) deliver(ctx context.Context, r *receiver, msgs []storage.Me
 		d.m.WebhookDisabled.WithLabelValues(name).Set(1)
 		d.log.Error("webhook answered 410 Gone and is disabled; its alerts stay in the outbox; change its url to enable it again", "webhook", name, "answer", res.FirstLine)
 		return false
+	case Permanent(res.Status):
+		d.reject(wctx, r, msgs, res)
+		return true
 	}
-	why := res.describe()
+	d.endRun(wctx, r)
+	why := res.Cause()
 	attempts := msgs[0].Attempts + 1
 	delay := d.backoff(attempts)
 	if res.RetryAfter > delay {
@@ -457,7 +348,7 @@ func (d *Dispatcher) deliver(ctx context.Context, r *receiver, msgs []storage.Me
 		d.m.WebhookGivenUp.WithLabelValues(name).Add(float64(len(msgs)))
 		d.m.WebhookDeliveries.WithLabelValues(name, "gave_up").Add(float64(len(msgs)))
 		d.log.Error("gave up delivering an alert after its retry window", "webhook", name, "alert", msgs[0].Alert.ID,
-			"attempts", attempts, "retry_window", r.cfg.RetryWindow, "last_error", why)
+			"attempts", attempts, "retry_window", r.cfg.RetryWindow, "error", why)
 		return true
 	}
 	if err := d.db.MarkRetry(wctx, msgs, time.Now().Add(delay), why); err != nil {
@@ -468,20 +359,25 @@ func (d *Dispatcher) deliver(ctx context.Context, r *receiver, msgs []storage.Me
 	return true
 }
 
-func (r Result) describe() string {
-	if r.Err != nil {
-		return r.Err.Error()
+// alone cuts a batch before its first message that was rejected before: a
+// rejected message is sent on its own, so that one a receiver refuses
+// takes no other down with it.
+func alone(msgs []storage.Message) []storage.Message {
+	for i, m := range msgs {
+		if m.Rejections > 0 {
+			return msgs[:max(i, 1)]
+		}
 	}
-	s := fmt.Sprintf("HTTP %d %s", r.Status, http.StatusText(r.Status))
-	if r.FirstLine != "" {
-		s += ": " + r.FirstLine
-	}
-	return s
+	return msgs
 }
 
 // backoff returns the jittered wait before retry n (n ≥ 1).
 func (d *Dispatcher) backoff(n int) time.Duration {
-	base := d.schedule[min(n, len(d.schedule))-1]
+	return jitter(d.schedule[min(n, len(d.schedule))-1])
+}
+
+// jitter returns base ±20 %.
+func jitter(base time.Duration) time.Duration {
 	j := base / 5
 	return base - j + rand.N(2*j+1)
 }

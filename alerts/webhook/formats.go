@@ -52,7 +52,7 @@ func (n jsonNotifier) Request(ctx context.Context, m Message) (*http.Request, er
 	if s := n.w.Secret.Value(); s != "" {
 		sig, err := Sign(s, m.ID, ts, body)
 		if err != nil {
-			return nil, fmt.Errorf("webhook %s: %w", n.w.Name, err)
+			return nil, err // Send names the receiver
 		}
 		req.Header.Set("webhook-signature", sig)
 	}

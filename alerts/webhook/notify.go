@@ -4,11 +4,14 @@
 //
 // Every alert is written to a durable outbox in the transaction that stores
 // it. A Dispatcher then delivers each receiver's outbox in order, one
-// goroutine per receiver (so a receiver that hangs delays nobody else),
-// retrying with jittered backoff for the receiver's retry window and
-// honouring Retry-After; a 410 Gone disables the receiver. A message is
-// marked delivered only on a 2xx answer, so a crash can at worst resend one,
-// with the same webhook-id.
+// goroutine per receiver (so a receiver that hangs delays nobody else).
+// A receiver that is down holds its queue: the failed message is retried
+// with jittered backoff for the receiver's retry window, honouring
+// Retry-After. A permanent rejection (a 4xx but 408, 425 and 429) gets a
+// short budget of attempts, then the message is set aside as dead, so that
+// it holds nothing behind it; a 410 Gone disables the receiver. A message
+// is marked delivered only on a 2xx answer, so a crash can at worst resend
+// one, with the same webhook-id.
 package webhook
 
 import (
@@ -16,6 +19,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -62,7 +66,7 @@ func NewNotifier(w config.Webhook, statusURL string) (Notifier, error) {
 func post(ctx context.Context, w config.Webhook, body []byte, contentType string) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL.Value(), strings.NewReader(string(body)))
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: invalid url", w.Name) // never the URL itself
+		return nil, errors.New("its url is not valid") // never the URL itself; Send names the receiver
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "rankpulse-webhook/1")

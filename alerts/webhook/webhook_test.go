@@ -120,6 +120,14 @@ func verify(t *testing.T, secret string, h http.Header, body []byte) {
 	t.Fatalf("no valid v1 signature in %q", sigs)
 }
 
+// testOptions are short schedules: retries after 20 and 40 ms, a rejected
+// message retried after 30 and 60 ms, the outbox reread every 50 ms.
+var testOptions = webhook.Options{
+	Schedule:       []time.Duration{20 * time.Millisecond, 40 * time.Millisecond},
+	RejectSchedule: []time.Duration{30 * time.Millisecond, 60 * time.Millisecond},
+	Poll:           50 * time.Millisecond,
+}
+
 func newDispatcher(t testing.TB, hooks ...config.Webhook) (*webhook.Dispatcher, *storage.DB, *metrics.Metrics, *syncbuf.Buffer) {
 	t.Helper()
 	db, err := storage.Open(context.Background(), t.TempDir())
@@ -127,14 +135,22 @@ func newDispatcher(t testing.TB, hooks ...config.Webhook) (*webhook.Dispatcher, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	d, m, logs := dispatcherOn(t, db, testOptions, hooks...)
+	return d, db, m, logs
+}
+
+// dispatcherOn makes a dispatcher on db that logs (debug and up) to a
+// buffer.
+func dispatcherOn(t testing.TB, db *storage.DB, opts webhook.Options, hooks ...config.Webhook) (*webhook.Dispatcher, *metrics.Metrics, *syncbuf.Buffer) {
+	t.Helper()
 	m := metrics.New()
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := webhook.New(db, hooks, "https://rankpulse.example/status", log, m, webhook.Options{Schedule: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}})
+	d, err := webhook.New(db, hooks, "https://rankpulse.example/status", log, m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, db, m, logs
+	return d, m, logs
 }
 
 // raise stores alerts and enqueues them in one transaction, as the daemon
