@@ -81,8 +81,8 @@ type Readiness struct {
 	Jobs     map[string]string `json:"jobs"`
 }
 
-// Ready reports whether storage answers and no job's last sweep failed
-// entirely.
+// Ready reports whether storage answers, no webhook rejects everything
+// (see webhook.RejectsEverything) and no job's last sweep failed entirely.
 func (d *Daemon) Ready(ctx context.Context) Readiness {
 	r := Readiness{Ready: true, Jobs: map[string]string{}}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -90,6 +90,10 @@ func (d *Daemon) Ready(ctx context.Context) Readiness {
 	if err := d.db.Ping(ctx); err != nil {
 		r.Ready = false
 		r.Problems = append(r.Problems, "embedded store: "+err.Error())
+	}
+	for _, p := range d.hooks.Problems(ctx) { // receivers that reject everything
+		r.Ready = false
+		r.Problems = append(r.Problems, p)
 	}
 	last := map[string]Summary{}
 	for _, s := range d.LastSweeps() {

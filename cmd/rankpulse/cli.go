@@ -40,6 +40,9 @@ Usage:
   rankpulse config check [--config F]       validate the config and reach its sinks
   rankpulse config example                  print a complete commented config
   rankpulse alerts test [--webhook NAME]    send a sample alert to each webhook and report
+  rankpulse alerts pending [--webhook NAME] list undelivered alerts (pending, dead, given up) per webhook
+  rankpulse alerts retry|drop ID [--webhook NAME]
+                                            send an undelivered alert again now / give it up
   rankpulse version                         version, commit, Go version
 
 --config defaults to $RANKPULSE_CONFIG, else ./rankpulse.yaml if present,

@@ -88,8 +88,14 @@ func (c *cli) configCheck(ctx context.Context, args []string) error {
 			if reason, at, off, err := db.Disabled(ctx, w.Name, webhook.URLHash(w.URL.Value())); err == nil && off {
 				problems = append(problems, fmt.Sprintf("alerts.webhooks %s: disabled since %s (%s); change its url to enable it again", w.Name, at.Format(time.RFC3339), reason))
 			}
+			if run, bad, err := webhook.Rejecting(ctx, db, w); err == nil && bad {
+				problems = append(problems, fmt.Sprintf("alerts.webhooks %s: %s", w.Name, webhook.RejectingProblem(w, run)))
+			}
 			if st, err := db.OutboxStats(ctx, w.Name); err == nil {
-				line += fmt.Sprintf("; outbox: %d pending, %d delivered, %d given up", st["pending"], st["delivered"], st["gave_up"])
+				line += fmt.Sprintf("; outbox: %d pending, %d delivered, %d given up, %d dead", st["pending"], st["delivered"], st["gave_up"], st["dead"])
+				if st["dead"] > 0 {
+					line += " (`rankpulse alerts pending` lists them)"
+				}
 			}
 			db.Close()
 		}
