@@ -39,17 +39,13 @@ func Permanent(status int) bool {
 func Fingerprint(w config.Webhook) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", w.URL.Value(), w.Format, w.Secret.Value())
-	keys := make([]string, 0, len(w.Headers))
-	for k := range w.Headers {
-		keys = append(keys, http.CanonicalHeaderKey(k))
+	headers := make([]string, 0, len(w.Headers))
+	for k, v := range w.Headers {
+		headers = append(headers, http.CanonicalHeaderKey(k)+"\x00"+v.Value()+"\x00")
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for name, v := range w.Headers {
-			if http.CanonicalHeaderKey(name) == k {
-				fmt.Fprintf(h, "%s\x00%s\x00", k, v.Value())
-			}
-		}
+	slices.Sort(headers)
+	for _, kv := range headers {
+		h.Write([]byte(kv))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
@@ -93,7 +89,7 @@ func (d *Dispatcher) Problems(ctx context.Context) []string {
 		run, bad, err := Rejecting(ctx, d.db, r.cfg)
 		switch {
 		case err != nil:
-			out = append(out, fmt.Sprintf("webhook %s: %v", r.cfg.Name, err))
+			out = append(out, err.Error()) // it names the receiver
 		case bad:
 			out = append(out, "webhook "+r.cfg.Name+": "+RejectingProblem(r.cfg, run))
 		}
