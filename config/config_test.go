@@ -25,6 +25,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-schedule.yml", `testdata/invalid-schedule.yml:4: jobs[0].schedule: schedule "TZ=0 * * * *": use CRON_TZ=Zone, not TZ=Zone`},
 		{"invalid-depth.yml", `testdata/invalid-depth.yml:4: jobs[0].depth: must be between 1 and 200 (got 500)`},
 		{"invalid-rate.yml", `testdata/invalid-rate.yml:3: stores.googleplay.rate: must be > 0 and <= 100 requests per second (got 0)`},
+		{"invalid-max-body.yml", `testdata/invalid-max-body.yml:3: stores.appstore.max_body_bytes: must be between 65536 and 1073741824 bytes (got 1000; the default, 16777216, is well above real answers)`},
 		{"invalid-source.yml", `testdata/invalid-source.yml:3: stores.appstore.sources[1]: unknown source "itunes" (want charts, rss, marketing)`},
 		{"invalid-watch.yml", `testdata/invalid-watch.yml:3: watch[0].appstore: "id686449807" is not a numeric App Store id (the digits after "id" in the app's URL)`},
 		{"invalid-duration.yml", `testdata/invalid-duration.yml:1: retention: got "forever", want a duration like 90d, 36h or 15m`},

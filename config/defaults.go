@@ -58,6 +58,10 @@ func Default() *Config {
 					Timeout:     Duration(20 * time.Second),
 					Retries:     3,
 					UserAgent:   DefaultUserAgent,
+					// The largest real App Store answer is a 200-app lookup,
+					// ~0.5 MB built from the recorded one (arrays cut) and
+					// ~2 MB with full arrays and descriptions: 8× headroom.
+					MaxBodyBytes: DefaultMaxBodyBytes,
 				},
 			},
 			GooglePlay: GooglePlay{
@@ -70,6 +74,9 @@ func Default() *Config {
 					Timeout:     Duration(20 * time.Second),
 					Retries:     2,
 					UserAgent:   DefaultUserAgent,
+					// Google's real 100-app answer is 853 KB, a 200-app one
+					// ~1.6 MB: 10× headroom.
+					MaxBodyBytes: DefaultMaxBodyBytes,
 				},
 			},
 		},
@@ -78,6 +85,9 @@ func Default() *Config {
 		Alerts: DefaultAlerts(),
 	}
 }
+
+// DefaultMaxBodyBytes is the default stores.*.max_body_bytes: 16 MiB.
+const DefaultMaxBodyBytes = 16 << 20
 
 // DefaultUserAgent identifies rankpulse to the stores.
 const DefaultUserAgent = "Mozilla/5.0 (compatible; rankpulse/1; +https://github.com/rankpulse/rankpulse)"

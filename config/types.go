@@ -62,6 +62,9 @@ type Fetch struct {
 	// network error.
 	Retries   int    `yaml:"retries"`
 	UserAgent string `yaml:"user_agent"`
+	// MaxBodyBytes bounds one answer of the store. A larger one is not read
+	// past the limit: its chart is recorded incomplete, naming this key.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
 
 // AppStore configures the Apple App Store scraper.

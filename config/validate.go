@@ -128,6 +128,9 @@ func checkFetch(v *validator, prefix string, f Fetch) {
 	if strings.TrimSpace(f.UserAgent) == "" {
 		v.add(prefix+".user_agent", "must not be empty")
 	}
+	if f.MaxBodyBytes < 64<<10 || f.MaxBodyBytes > 1<<30 {
+		v.add(prefix+".max_body_bytes", "must be between 65536 and 1073741824 bytes (got %d; the default, %d, is well above real answers)", f.MaxBodyBytes, DefaultMaxBodyBytes)
+	}
 }
 
 // checkURL reports a value that is not an http(s) URL without repeating

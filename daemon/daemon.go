@@ -61,12 +61,19 @@ type Daemon struct {
 
 // NewScrapers builds one scraper per store from the config.
 func NewScrapers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (map[string]scrapers.Scraper, error) {
+	return newScrapers(cfg, log, m, nil)
+}
+
+// newScrapers is NewScrapers with the names already stored, for App Store
+// lookups that fail (nil: none).
+func newScrapers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics, names appstore.NameSource) (map[string]scrapers.Scraper, error) {
 	as := cfg.Stores.AppStore
 	a, err := appstore.New(appstore.Config{
 		ITunesURL:    as.Endpoints.ITunes,
 		MarketingURL: as.Endpoints.Marketing,
 		Sources:      as.Sources,
-		Fetch:        fetchConfig(as.Fetch),
+		Fetch:        fetchConfig("stores.appstore", as.Fetch),
+		Names:        names,
 	}, log, m)
 	if err != nil {
 		return nil, err
@@ -76,13 +83,14 @@ func NewScrapers(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (map[
 		PlayURL:        gp.Endpoints.Play,
 		Language:       gp.Language,
 		BlockedBackoff: gp.BlockedBackoff.D(),
-		Fetch:          fetchConfig(gp.Fetch),
+		Fetch:          fetchConfig("stores.googleplay", gp.Fetch),
 	}, log, m)
 	return map[string]scrapers.Scraper{chart.AppStore: a, chart.GooglePlay: g}, nil
 }
 
-func fetchConfig(f config.Fetch) scrapers.FetchConfig {
-	return scrapers.FetchConfig{Rate: f.Rate, Concurrency: f.Concurrency, Timeout: f.Timeout.D(), Retries: f.Retries, UserAgent: f.UserAgent}
+func fetchConfig(prefix string, f config.Fetch) scrapers.FetchConfig {
+	return scrapers.FetchConfig{Rate: f.Rate, Concurrency: f.Concurrency, Timeout: f.Timeout.D(), Retries: f.Retries, UserAgent: f.UserAgent,
+		MaxBodyBytes: f.MaxBodyBytes, MaxBodyKey: prefix + ".max_body_bytes"}
 }
 
 // InfluxConfig returns the InfluxDB sink settings of cfg (nil when absent).
@@ -114,10 +122,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		engine: alerts.New(cfg.Alerts, cfg.WatchIndex()),
 	}
 	var err error
-	if d.scrapers, err = NewScrapers(cfg, log, m); err != nil {
+	if d.db, err = storage.Open(ctx, cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if d.db, err = storage.Open(ctx, cfg.DataDir); err != nil {
+	if d.scrapers, err = newScrapers(cfg, log, m, d.db); err != nil {
+		d.db.Close()
 		return nil, err
 	}
 	if ic := InfluxConfig(cfg); ic != nil {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gocolly/colly/v2"
@@ -41,14 +42,26 @@ type FetchConfig struct {
 	// BlockedError). Returning nil leaves the generic rules in charge.
 	Classify func(*Response) error
 
+	// MaxBodyBytes bounds one answer (default DefaultMaxBodyBytes). A larger
+	// one fails its request, unretried, with a BodyTooLargeError naming
+	// MaxBodyKey, the config key that raises it.
+	MaxBodyBytes int64
+	MaxBodyKey   string
+
+	// StopGrace is how long requests in flight may go on once the sweep's
+	// context is cancelled (default 3s); then they are cancelled too, so
+	// that a shutdown never waits for a slow or hostile store.
+	StopGrace time.Duration
+
 	// Transport replaces the HTTP transport (tests, proxies).
 	Transport http.RoundTripper
 }
 
 // Fetcher is a store's HTTP client: one pacer and one concurrency limit for
 // all its hosts and all sweeps, retries with exponential backoff and jitter
-// on 429, 5xx and network errors, honouring Retry-After. It is safe for
-// concurrent use; make one per store and a Session per sweep.
+// on 429, 5xx and network errors, honouring Retry-After, and a size limit on
+// every answer. It is safe for concurrent use; make one per store and a
+// Session per sweep.
 type Fetcher struct {
 	cfg       FetchConfig
 	pacer     *Pacer
@@ -81,12 +94,22 @@ func NewFetcher(cfg FetchConfig, log *slog.Logger, m *metrics.Metrics) *Fetcher 
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "rankpulse"
 	}
-	tr := cfg.Transport
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxBodyKey == "" {
+		cfg.MaxBodyKey = "max_body_bytes"
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = 3 * time.Second
+	}
+	var tr http.RoundTripper = cfg.Transport
 	if tr == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = cfg.Concurrency
 		tr = t
 	}
+	tr = &limitTransport{next: tr, limit: cfg.MaxBodyBytes, key: cfg.MaxBodyKey}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -115,6 +138,10 @@ type HTTPRequest struct {
 	// RetryOn lists statuses retried besides 429 and 5xx (Apple's lookup
 	// signals throttling with a bare 403).
 	RetryOn []int
+	// Decode, when set, reads a 2xx answer. Its error (a truncated or
+	// undecodable body) is retried like a 5xx and returned after the last
+	// attempt.
+	Decode func(*Response) error
 }
 
 // Response is a store's answer.
@@ -126,24 +153,45 @@ type Response struct {
 	Attempts int
 }
 
-// Session is one sweep's colly collector. In-flight requests are not
-// cancelled with the sweep's context: they finish (bounded by the request
-// timeout) so that shutdown never throws away a chart half read.
+// Session is one sweep's colly collector. When the sweep's context is
+// cancelled, requests in flight get StopGrace to finish (so that a chart
+// half read is not thrown away for nothing) and are then cancelled. Close
+// it when the sweep is done.
 type Session struct {
-	f *Fetcher
-	c *colly.Collector
+	f      *Fetcher
+	c      *colly.Collector
+	rctx   context.Context // the requests': cancelled StopGrace after the sweep's
+	cancel context.CancelFunc
+
+	stopWatch func() bool
+	closed    chan struct{}
+	watched   chan struct{} // closed when the watcher has run
+	closeOnce sync.Once
 }
 
 const respKey = "rankpulse.response"
 
 // Session returns a new colly collector for one sweep.
 func (f *Fetcher) Session(ctx context.Context) *Session {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Session{f: f, rctx: rctx, cancel: cancel, closed: make(chan struct{}), watched: make(chan struct{})}
+	s.stopWatch = context.AfterFunc(ctx, func() {
+		defer close(s.watched)
+		t := time.NewTimer(f.cfg.StopGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			f.log.Info("sweep stopped: cancelling the store requests still in flight", "grace", f.cfg.StopGrace)
+		case <-s.closed:
+		}
+		cancel()
+	})
 	c := colly.NewCollector(
 		colly.AllowURLRevisit(),
-		colly.MaxBodySize(0),
+		colly.MaxBodySize(0), // limitTransport bounds bodies, loudly
 		colly.ParseHTTPErrorResponse(),
 		colly.UserAgent(f.cfg.UserAgent),
-		colly.StdlibContext(context.WithoutCancel(ctx)),
+		colly.StdlibContext(rctx),
 	)
 	c.SetRequestTimeout(f.cfg.Timeout)
 	c.WithTransport(f.transport)
@@ -159,14 +207,27 @@ func (f *Fetcher) Session(ctx context.Context) *Session {
 		return nil
 	})
 	c.OnResponse(func(r *colly.Response) { r.Ctx.Put(respKey, r) })
-	return &Session{f: f, c: c}
+	s.c = c
+	return s
+}
+
+// Close cancels whatever the session still has in flight and releases it.
+func (s *Session) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		if !s.stopWatch() {
+			<-s.watched // the watcher had started
+		}
+		s.cancel()
+	})
 }
 
 // Do sends the request, paced and limited, retrying as configured. It
-// returns the 2xx response, or an error: *HTTPError for a final non-2xx
-// status, whatever Classify returned, a network error, or ctx's error when
-// the sweep stopped before the request could start or while it waited to
-// retry.
+// returns the 2xx response (read by req.Decode when set), or an error:
+// *HTTPError for a final non-2xx status, whatever Classify returned, a
+// *BodyTooLargeError, a network or Decode error, or one wrapping
+// ErrStopped when the sweep stopped before the request could start, while
+// it waited to retry, or (after the grace) while it was in flight.
 func (s *Session) Do(ctx context.Context, req HTTPRequest) (*Response, error) {
 	f := s.f
 	if req.Method == "" {
@@ -189,7 +250,16 @@ func (s *Session) Do(ctx context.Context, req HTTPRequest) (*Response, error) {
 		var reason string
 		switch {
 		case err != nil:
+			err = unwrapURLError(err)
+			var tl *BodyTooLargeError
+			if errors.As(err, &tl) {
+				f.m.Requests.WithLabelValues(f.cfg.Store, host, "too_large").Inc()
+				return nil, err
+			}
 			f.m.Requests.WithLabelValues(f.cfg.Store, host, "0").Inc()
+			if s.rctx.Err() != nil {
+				return nil, fmt.Errorf("%w: %s %s was cancelled in flight, %s after the sweep was stopped: %w", ErrStopped, req.Method, req.URL, f.cfg.StopGrace, err)
+			}
 			err = fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 			reason, delay = "network", f.backoff(attempt)
 		default:
@@ -201,33 +271,29 @@ func (s *Session) Do(ctx context.Context, req HTTPRequest) (*Response, error) {
 				}
 			}
 			if resp.Status >= 200 && resp.Status < 300 {
-				return resp, nil
-			}
-			herr := &HTTPError{
-				Method: req.Method, URL: req.URL, Status: resp.Status,
-				ContentType: resp.Header.Get("Content-Type"), Size: len(resp.Body),
-				Snippet: Snippet(resp.Body), Attempts: attempt,
-				RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-			}
-			err = herr
-			if resp.Status != http.StatusTooManyRequests && resp.Status < 500 && !slices.Contains(req.RetryOn, resp.Status) {
-				return nil, herr
-			}
-			reason, delay = strconv.Itoa(resp.Status), f.backoff(attempt)
-			if ra := herr.RetryAfter; ra > 0 {
-				if ra > f.cfg.MaxRetryAfter {
-					return nil, fmt.Errorf("%w; Retry-After %s is longer than the %s a sweep waits", herr, ra, f.cfg.MaxRetryAfter)
+				if req.Decode == nil {
+					return resp, nil
 				}
-				// The store asked everyone to wait: hold all its requests.
-				f.pacer.PauseUntil(time.Now().Add(ra))
-				delay = ra
+				if err = req.Decode(resp); err == nil {
+					return resp, nil
+				}
+				reason, delay = "unreadable", f.backoff(attempt)
+				break
+			}
+			var final bool
+			if reason, delay, final, err = f.statusRetry(req, resp, attempt); final {
+				return nil, err
 			}
 		}
 		if attempt > f.cfg.Retries {
+			var he *HTTPError
+			if attempt > 1 && !errors.As(err, &he) {
+				err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+			}
 			return nil, err
 		}
 		f.m.Retries.WithLabelValues(f.cfg.Store, reason).Inc()
-		f.log.Debug("retrying store request", "store", f.cfg.Store, "url", req.URL, "attempt", attempt, "delay", delay, "error", err)
+		f.log.Debug("retrying store request", "url", req.URL, "attempt", attempt, "delay", delay, "error", err)
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -236,6 +302,31 @@ func (s *Session) Do(ctx context.Context, req HTTPRequest) (*Response, error) {
 			return nil, fmt.Errorf("%w: %w (while waiting to retry after: %w)", ErrStopped, ctx.Err(), err)
 		}
 	}
+}
+
+// statusRetry judges a non-2xx answer: final is set when it is not retried
+// (err is then the error to return); otherwise reason and delay say why and
+// how long to wait before the retry of err.
+func (f *Fetcher) statusRetry(req HTTPRequest, resp *Response, attempt int) (reason string, delay time.Duration, final bool, err error) {
+	herr := &HTTPError{
+		Method: req.Method, URL: req.URL, Status: resp.Status,
+		ContentType: resp.Header.Get("Content-Type"), Size: len(resp.Body),
+		Snippet: Snippet(resp.Body), Attempts: attempt,
+		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+	if resp.Status != http.StatusTooManyRequests && resp.Status < 500 && !slices.Contains(req.RetryOn, resp.Status) {
+		return "", 0, true, herr
+	}
+	reason, delay = strconv.Itoa(resp.Status), f.backoff(attempt)
+	if ra := herr.RetryAfter; ra > 0 {
+		if ra > f.cfg.MaxRetryAfter {
+			return "", 0, true, fmt.Errorf("%w; Retry-After %s is longer than the %s a sweep waits", herr, ra, f.cfg.MaxRetryAfter)
+		}
+		// The store asked everyone to wait: hold all its requests.
+		f.pacer.PauseUntil(time.Now().Add(ra))
+		delay = ra
+	}
+	return reason, delay, false, herr
 }
 
 func (s *Session) once(req HTTPRequest) (*Response, error) {

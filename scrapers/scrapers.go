@@ -29,47 +29,69 @@ type Scraper interface {
 	// with its snapshot at slot time, complete or not. Requests are paced at
 	// the store's rate across all its hosts, even across concurrent sweeps.
 	// emit is never called concurrently. When ctx is cancelled, Sweep starts
-	// no new request, lets requests in flight finish, and returns; requests
-	// it never started get no snapshot.
+	// no new request, cancels the requests still in flight after a short
+	// grace (FetchConfig.StopGrace), stops looking up and parsing, emits what
+	// it had fetched and returns; every request it did not fetch gets an
+	// incomplete snapshot saying so (NotFetched), so that a stopped sweep
+	// never looks like one that read everything.
 	Sweep(ctx context.Context, slot time.Time, reqs []Request, emit func(chart.Snapshot))
 }
 
 // RunSweep runs fetch for each request on `workers` goroutines and passes
 // each snapshot to emit, one at a time, counting it in m. fetch returns false
-// for a request the sweep stopped before starting: it gets no snapshot.
-// RunSweep stops handing out requests when ctx is done and returns once every
-// started fetch has been emitted.
-func RunSweep(ctx context.Context, m *metrics.Metrics, reqs []Request, workers int, fetch func(context.Context, Request) (chart.Snapshot, bool), emit func(chart.Snapshot)) {
+// for a request the sweep stopped before fetching. RunSweep stops handing
+// out requests when ctx is done and returns once every started fetch has
+// been emitted, followed by notFetched(r) for each request that got no
+// snapshot.
+func RunSweep(ctx context.Context, m *metrics.Metrics, reqs []Request, workers int, fetch func(context.Context, Request) (chart.Snapshot, bool), notFetched func(Request) chart.Snapshot, emit func(chart.Snapshot)) {
 	if workers < 1 {
 		workers = 1
 	}
-	work := make(chan Request)
+	work := make(chan int)
 	var mu sync.Mutex
+	emitted := make([]bool, len(reqs))
 	var wg sync.WaitGroup
 	for range min(workers, len(reqs)) {
 		wg.Go(func() {
-			for r := range work {
-				s, ok := fetch(ctx, r)
+			for i := range work {
+				s, ok := fetch(ctx, reqs[i])
 				if !ok {
 					continue
 				}
 				count(m, &s)
 				mu.Lock()
+				emitted[i] = true
 				emit(s)
 				mu.Unlock()
 			}
 		})
 	}
 feed:
-	for _, r := range reqs {
+	for i := range reqs {
 		select {
-		case work <- r:
+		case work <- i:
 		case <-ctx.Done():
 			break feed
 		}
 	}
 	close(work)
 	wg.Wait()
+	for i, r := range reqs {
+		if !emitted[i] {
+			s := notFetched(r)
+			count(m, &s)
+			emit(s)
+		}
+	}
+}
+
+// NotFetched returns the snapshot of a request the sweep stopped before
+// fetching: incomplete, with no entries, saying so.
+func NotFetched(slot time.Time, r Request, source string) chart.Snapshot {
+	s := NewSnapshot(slot, r)
+	s.Source = source
+	s.Error = "not fetched: " + ErrStopped.Error() + " (shutting down)"
+	return s
 }
 
 func count(m *metrics.Metrics, s *chart.Snapshot) {

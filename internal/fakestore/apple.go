@@ -48,6 +48,7 @@ type Fault struct {
 	RetryAfter  string
 	ContentType string
 	Body        string // replaces the body when set
+	RawBody     []byte // replaces the body when set, without a copy (large bodies)
 	Truncate    bool   // send only the first half of the normal body
 	Hang        time.Duration
 	Location    string // redirect target
@@ -55,6 +56,14 @@ type Fault struct {
 	Transform func([]byte) []byte
 	// Times is how many requests the fault answers (0: all of them).
 	Times int
+
+	// Hostile answers (hostile.go builds the usual ones). NoLength sends the
+	// body chunked, without a Content-Length, so that a client learns its
+	// size only by reading it; Drip sends it DripBytes (default 1) at a
+	// time with Drip between the writes.
+	NoLength  bool
+	Drip      time.Duration
+	DripBytes int
 }
 
 type fault struct {
@@ -162,17 +171,14 @@ func (b *base) serve(w http.ResponseWriter, r *http.Request, endpoint, contentTy
 	f := b.fault(endpoint, r)
 	status := http.StatusOK
 	if f != nil {
-		if f.Hang > 0 {
-			select {
-			case <-time.After(f.Hang):
-			case <-r.Context().Done():
-			}
-		}
 		if f.Status != 0 {
 			status = f.Status
 		}
 		if f.Body != "" {
 			body = []byte(f.Body)
+		}
+		if f.RawBody != nil {
+			body = f.RawBody
 		}
 		if f.ContentType != "" {
 			contentType = f.ContentType
@@ -191,7 +197,13 @@ func (b *base) serve(w http.ResponseWriter, r *http.Request, endpoint, contentTy
 		}
 	}
 	h.Status = status
-	b.record(h)
+	b.record(h) // on arrival, before any hang, so that tests see it
+	if f != nil && f.Hang > 0 {
+		select {
+		case <-time.After(f.Hang):
+		case <-r.Context().Done():
+		}
+	}
 	if b.Latency > 0 {
 		select {
 		case <-time.After(b.Latency):
@@ -200,8 +212,14 @@ func (b *base) serve(w http.ResponseWriter, r *http.Request, endpoint, contentTy
 		}
 	}
 	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if f == nil || !f.NoLength {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	w.WriteHeader(status)
+	if f != nil && (f.Drip > 0 || f.NoLength) {
+		writeSlowly(w, r, body, f)
+		return
+	}
 	w.Write(body)
 }
 

@@ -4,9 +4,13 @@
 //
 // Three sources are tried in a configurable order, each usable alone:
 //
-//   - charts: ws/charts returns the ranked app ids (up to 200); names and
-//     developers come from the lookup endpoint, at most 200 ids a request,
-//     cached per country for the sweep.
+//   - charts: ws/charts returns the ranked app ids (up to 200; ids past the
+//     depth asked for are not read); names and developers come from the
+//     lookup endpoint, at most 200 ids a request, cached per country for the
+//     sweep. A lookup is retried, a truncated or undecodable answer too; an
+//     app it leaves unnamed gets the name already recorded for it
+//     (Config.Names), and one never seen keeps an empty name. Ranks never
+//     wait for names: the chart is complete either way.
 //   - rss: the legacy iTunes RSS feed, with names; it serves genres but
 //     stops at 100 entries today.
 //   - marketing: the marketing-tools RSS v2 feed; overall top free and top
@@ -25,7 +29,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rankpulse/rankpulse/chart"
@@ -64,6 +67,15 @@ type Config struct {
 	MarketingURL string   // https://rss.applemarketingtools.com
 	Sources      []string // in order of preference
 	Fetch        scrapers.FetchConfig
+	// Names, when set, gives the names already recorded for apps whose
+	// lookup failed (the embedded store keeps every app it has seen).
+	Names NameSource
+}
+
+// NameSource gives the name last recorded for each app of a store that it
+// knows; ids it does not know are left out of the map.
+type NameSource interface {
+	KnownNames(ctx context.Context, store string, ids []string) (map[string]string, error)
 }
 
 // Scraper fetches App Store charts. Make one per process: its pacer is the
@@ -71,6 +83,7 @@ type Config struct {
 type Scraper struct {
 	itunes, marketing string
 	sources           []source
+	names             NameSource
 	fetch             *scrapers.Fetcher
 	log               *slog.Logger
 	m                 *metrics.Metrics
@@ -88,6 +101,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Scraper, error) {
 	s := &Scraper{
 		itunes:    strings.TrimRight(cfg.ITunesURL, "/"),
 		marketing: strings.TrimRight(cfg.MarketingURL, "/"),
+		names:     cfg.Names,
 		log:       log.With("store", chart.AppStore),
 		m:         m,
 	}
@@ -118,9 +132,22 @@ type sweep struct {
 // Sweep fetches every requested chart; see scrapers.Scraper.
 func (s *Scraper) Sweep(ctx context.Context, slot time.Time, reqs []scrapers.Request, emit func(chart.Snapshot)) {
 	sw := &sweep{s: s, sess: s.fetch.Session(ctx), lookups: &lookupCache{byCountry: map[string]*countryApps{}}}
+	defer sw.sess.Close()
 	scrapers.RunSweep(ctx, s.m, reqs, s.fetch.Concurrency(), func(ctx context.Context, r scrapers.Request) (chart.Snapshot, bool) {
 		return sw.chart(ctx, slot, r)
+	}, func(r scrapers.Request) chart.Snapshot {
+		return scrapers.NotFetched(slot, r, s.firstSource(r))
 	}, emit)
+}
+
+// firstSource names the source a request would have been read from first.
+func (s *Scraper) firstSource(r scrapers.Request) string {
+	for _, src := range s.sources {
+		if src.serves(r) {
+			return src.name()
+		}
+	}
+	return s.sources[0].name()
 }
 
 // chart fetches one chart, falling back through the sources. It returns
@@ -151,7 +178,11 @@ func (sw *sweep) chart(ctx context.Context, slot time.Time, r scrapers.Request) 
 			if errors.As(err, &fe) && !errors.Is(err, ErrEmpty) {
 				sw.s.m.FormatDrift.WithLabelValues(chart.AppStore, src.name()).Inc()
 			}
-			sw.s.log.Debug("source failed", "source", src.name(), "chart", r.Key.String(), "error", err)
+			if errors.Is(err, scrapers.ErrBodyTooLarge) {
+				sw.s.log.Warn("app store answer over the size limit: that source is skipped for this chart", "source", src.name(), "chart", r.Key.String(), "error", err)
+			} else {
+				sw.s.log.Debug("source failed", "source", src.name(), "chart", r.Key.String(), "error", err)
+			}
 			problems = append(problems, fmt.Sprintf("%s: %v", src.name(), err))
 			if best == nil || len(best.Entries) == 0 {
 				best = &cand // a failure reports the last source tried
@@ -248,11 +279,12 @@ func (chartsSource) fetch(ctx context.Context, sw *sweep, r scrapers.Request) ([
 	if err != nil {
 		return nil, err
 	}
-	ids, err := ParseCharts(resp.Body)
+	// Ids past the depth asked for are not read, let alone looked up.
+	ids, err := ParseCharts(resp.Body, min(r.Depth, chartsCap))
 	if err != nil {
 		return nil, formatError(resp, err)
 	}
-	apps := sw.lookups.names(ctx, sw, r.Country, ids)
+	apps := sw.lookups.names(ctx, sw, r, ids)
 	entries := make([]chart.Entry, len(ids))
 	for i, id := range ids {
 		a := apps[id]
@@ -321,88 +353,4 @@ func (marketingSource) fetch(ctx context.Context, sw *sweep, r scrapers.Request)
 	}
 	sw.lookups.remember(r.Country, entries)
 	return entries, nil
-}
-
-// lookupCache holds app names per country for one sweep, so that no app is
-// looked up twice in a sweep.
-type lookupCache struct {
-	mu        sync.Mutex
-	byCountry map[string]*countryApps
-}
-
-type countryApps struct {
-	mu   sync.Mutex
-	apps map[string]App // a zero App: looked up, not found or failed
-}
-
-func (c *lookupCache) country(cc string) *countryApps {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ca, ok := c.byCountry[cc]
-	if !ok {
-		ca = &countryApps{apps: map[string]App{}}
-		c.byCountry[cc] = ca
-	}
-	return ca
-}
-
-// remember records names a feed already gave.
-func (c *lookupCache) remember(cc string, entries []chart.Entry) {
-	ca := c.country(cc)
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	for _, e := range entries {
-		if e.Name != "" {
-			ca.apps[e.AppID] = App{ID: e.AppID, Name: e.Name, Developer: e.Developer}
-		}
-	}
-}
-
-// names returns the names of ids, looking up those not seen in this sweep.
-// A failed lookup leaves names empty: the ranks are still right, so the
-// chart is still complete; the failure is logged.
-func (c *lookupCache) names(ctx context.Context, sw *sweep, cc string, ids []string) map[string]App {
-	ca := c.country(cc)
-	ca.mu.Lock() // one lookup per country at a time: no id is fetched twice
-	defer ca.mu.Unlock()
-	var missing []string
-	for _, id := range ids {
-		if _, ok := ca.apps[id]; !ok {
-			missing = append(missing, id)
-		}
-	}
-	for start := 0; start < len(missing); start += lookupBatch {
-		batch := missing[start:min(start+lookupBatch, len(missing))]
-		found, err := sw.lookup(ctx, cc, batch)
-		if err != nil {
-			sw.s.log.Warn("app lookup failed; names left empty for this chart", "country", cc, "apps", len(batch), "error", err)
-		}
-		for _, id := range batch {
-			ca.apps[id] = found[id]
-		}
-	}
-	out := make(map[string]App, len(ids))
-	for _, id := range ids {
-		out[id] = ca.apps[id]
-	}
-	return out
-}
-
-// LookupURL returns the lookup URL for ids in a country.
-func LookupURL(base, cc string, ids []string) string {
-	return fmt.Sprintf("%s/lookup?id=%s&country=%s&entity=software", base, strings.Join(ids, ","), cc)
-}
-
-func (sw *sweep) lookup(ctx context.Context, cc string, ids []string) (map[string]App, error) {
-	// Apple answers a throttled lookup with a bare 403: retry it.
-	resp, err := sw.get(ctx, LookupURL(sw.s.itunes, cc, ids), http.StatusForbidden)
-	if err != nil {
-		return nil, err
-	}
-	apps, err := ParseLookup(resp.Body)
-	if err != nil {
-		sw.s.m.FormatDrift.WithLabelValues(chart.AppStore, "lookup").Inc()
-		return nil, formatError(resp, err)
-	}
-	return apps, nil
 }

@@ -38,23 +38,65 @@ func decodeJSON(body []byte, v any) error {
 }
 
 // ParseCharts reads a ws/charts response, {"resultIds":["id",…]}, into app
-// ids in rank order.
-func ParseCharts(body []byte) ([]string, error) {
-	var v struct {
-		ResultIDs *[]json.RawMessage `json:"resultIds"`
-	}
-	if err := decodeJSON(body, &v); err != nil {
+// ids in rank order, at most max of them: the ids past max are not even
+// read, so an answer listing 4.3 M ids for a 200-deep chart costs 200.
+func ParseCharts(body []byte, max int) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := expectDelim(dec, body, '{', "$"); err != nil {
 		return nil, err
 	}
-	if v.ResultIDs == nil {
-		return nil, scrapers.PathErr("resultIds", "missing")
+	var ids []string
+	found := false
+	for dec.More() {
+		key, err := objectKey(dec, body)
+		if err != nil {
+			return nil, err
+		}
+		if key != "resultIds" || found {
+			if err := skipValue(dec, body); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		found = true
+		if ids, err = readIDs(dec, body, max); err != nil {
+			return nil, err
+		}
+		if len(ids) == max {
+			return ids, nil // the rest is not read
+		}
 	}
-	if len(*v.ResultIDs) == 0 {
+	switch {
+	case !found || ids == nil:
+		return nil, scrapers.PathErr("resultIds", "missing")
+	case len(ids) == 0:
 		return nil, scrapers.PathErr("resultIds", "%w", ErrEmpty)
 	}
-	ids := make([]string, 0, len(*v.ResultIDs))
-	seen := make(map[string]bool, len(*v.ResultIDs))
-	for i, raw := range *v.ResultIDs {
+	return ids, nil
+}
+
+// readIDs reads the resultIds array, up to max ids; nil for a null.
+func readIDs(dec *json.Decoder, body []byte, max int) ([]string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, streamErr(err, body, "$.resultIds")
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, scrapers.PathErr("$.resultIds", "got JSON %s, want an array of app ids", tokenKind(tok))
+	}
+	ids := []string{}
+	seen := map[string]bool{}
+	for i := 0; dec.More(); i++ {
+		if len(ids) == max {
+			return ids, nil
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, streamErr(err, body, fmt.Sprintf("resultIds[%d]", i))
+		}
 		id, err := idString(raw)
 		if err != nil {
 			return nil, scrapers.PathErr(fmt.Sprintf("resultIds[%d]", i), "%v", err)
@@ -64,6 +106,9 @@ func ParseCharts(body []byte) ([]string, error) {
 		}
 		seen[id] = true
 		ids = append(ids, id)
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return nil, streamErr(err, body, "$.resultIds")
 	}
 	return ids, nil
 }
@@ -91,40 +136,86 @@ type App struct {
 	Developer string
 }
 
-// ParseLookup reads an iTunes lookup response,
+// lookupResult is one result of a lookup answer.
+type lookupResult struct {
+	Kind       string          `json:"kind"`
+	TrackID    json.RawMessage `json:"trackId"`
+	TrackName  string          `json:"trackName"`
+	ArtistName string          `json:"artistName"`
+	SellerName string          `json:"sellerName"`
+}
+
+// ParseLookup reads an iTunes lookup response for ids,
 // {"resultCount":n,"results":[{"trackId":…,"trackName":…,"artistName":…}]}.
-// Results that are not software are skipped.
-func ParseLookup(body []byte) (map[string]App, error) {
-	var v struct {
-		ResultCount *int `json:"resultCount"`
-		Results     *[]struct {
-			Kind       string          `json:"kind"`
-			TrackID    json.RawMessage `json:"trackId"`
-			TrackName  string          `json:"trackName"`
-			ArtistName string          `json:"artistName"`
-			SellerName string          `json:"sellerName"`
-		} `json:"results"`
+// Results that are not software, or not among ids, are skipped; an answer
+// with far more results than ids asked for is refused rather than read to
+// its end.
+func ParseLookup(body []byte, ids []string) (map[string]App, error) {
+	asked := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		asked[id] = true
 	}
-	if err := decodeJSON(body, &v); err != nil {
+	most := 2*len(ids) + 10 // a few apps come back twice (software and mac-software)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := expectDelim(dec, body, '{', "$"); err != nil {
 		return nil, err
 	}
-	if v.Results == nil {
-		return nil, scrapers.PathErr("results", "missing")
-	}
-	out := make(map[string]App, len(*v.Results))
-	for i, r := range *v.Results {
-		if r.Kind != "" && r.Kind != "software" && r.Kind != "mac-software" {
+	var out map[string]App
+	for dec.More() {
+		key, err := objectKey(dec, body)
+		if err != nil {
+			return nil, err
+		}
+		if key != "results" || out != nil {
+			if err := skipValue(dec, body); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		id, err := idString(r.TrackID)
+		tok, err := dec.Token()
 		if err != nil {
-			return nil, scrapers.PathErr(fmt.Sprintf("results[%d].trackId", i), "%v", err)
+			return nil, streamErr(err, body, "$.results")
 		}
-		dev := r.ArtistName
-		if dev == "" {
-			dev = r.SellerName
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			if tok == nil {
+				continue
+			}
+			return nil, scrapers.PathErr("$.results", "got JSON %s, want an array", tokenKind(tok))
 		}
-		out[id] = App{ID: id, Name: r.TrackName, Developer: dev}
+		out = map[string]App{}
+		for i := 0; dec.More(); i++ {
+			if i == most {
+				return nil, scrapers.PathErr("results", "more than %d results for %d ids asked for", most, len(ids))
+			}
+			var r lookupResult
+			if err := dec.Decode(&r); err != nil {
+				return nil, streamErr(err, body, fmt.Sprintf("results[%d]", i))
+			}
+			if r.Kind != "" && r.Kind != "software" && r.Kind != "mac-software" {
+				continue
+			}
+			id, err := idString(r.TrackID)
+			if err != nil {
+				return nil, scrapers.PathErr(fmt.Sprintf("results[%d].trackId", i), "%v", err)
+			}
+			if !asked[id] {
+				continue
+			}
+			dev := r.ArtistName
+			if dev == "" {
+				dev = r.SellerName
+			}
+			out[id] = App{ID: id, Name: r.TrackName, Developer: dev}
+		}
+		if _, err := dec.Token(); err != nil { // ]
+			return nil, streamErr(err, body, "$.results")
+		}
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, streamErr(err, body, "$")
+	}
+	if out == nil {
+		return nil, scrapers.PathErr("results", "missing")
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rankpulse/rankpulse/internal/fakestore"
 	"github.com/rankpulse/rankpulse/internal/fixtures"
 	"github.com/rankpulse/rankpulse/scrapers"
 )
@@ -108,8 +109,14 @@ func TestParseErrors(t *testing.T) {
 		{"ChartsWrongType", charts, `{"resultIds":{"a":1}}`, "$.resultIds", "want"},
 		{"ChartsBadID", charts, `{"resultIds":["1","x2"]}`, "resultIds[1]", "not numeric"},
 		{"ChartsTruncated", charts, `{"resultIds":["1","2`, "$", "truncated JSON"},
+		{"ChartsNotObject", charts, `["1","2"]`, "$", "want an object"},
+		{"ChartsNull", charts, `{"resultIds":null}`, "resultIds", "missing"},
 		{"LookupNoResults", lookup, `{"resultCount":0}`, "results", "missing"},
 		{"LookupBadTrackID", lookup, `{"resultCount":1,"results":[{"kind":"software","trackId":"x"}]}`, "results[0].trackId", "not numeric"},
+		{"LookupTruncated", lookup, `{"resultCount":1,"results":[{"kind":"software","trackId":1,"trackName":"Fo`, "$", "truncated JSON"},
+		{"LookupTruncatedAfterResults", lookup, `{"resultCount":1,"results":[{"kind":"software","trackId":1,"trackName":"Foo"}]`, "$", "truncated JSON"},
+		{"LookupWrongType", lookup, `{"results":[{"trackId":1,"trackName":7}]}`, "results[0].trackName", "want string"},
+		{"LookupFlood", lookup, `{"results":[` + strings.Repeat(`{"trackId":2},`, 12) + `{"trackId":2}]}`, "results", "more than 12 results for 1 ids"},
 		{"MarketingNoResults", marketing, `{"feed":{"title":"Top Free Apps"}}`, "feed.results", "missing"},
 		{"MarketingEmpty", marketing, `{"feed":{"results":[]}}`, "feed.results", "no apps"},
 		{"MarketingNoName", marketing, `{"feed":{"results":[{"id":"1"}]}}`, "feed.results[0].name", "missing"},
@@ -129,12 +136,12 @@ func TestParseErrors(t *testing.T) {
 }
 
 func rss(b []byte) error       { _, err := ParseRSS(b); return err }
-func charts(b []byte) error    { _, err := ParseCharts(b); return err }
-func lookup(b []byte) error    { _, err := ParseLookup(b); return err }
+func charts(b []byte) error    { _, err := ParseCharts(b, 200); return err }
+func lookup(b []byte) error    { _, err := ParseLookup(b, []string{"1"}); return err }
 func marketing(b []byte) error { _, err := ParseMarketing(b); return err }
 
 func TestParseChartsRealExcerpt(t *testing.T) {
-	ids, err := ParseCharts(fixtures.Read(fixtures.WSChartsUS))
+	ids, err := ParseCharts(fixtures.Read(fixtures.WSChartsUS), 200)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,14 +150,14 @@ func TestParseChartsRealExcerpt(t *testing.T) {
 		t.Fatalf("ids = %v, want %v", ids, want)
 	}
 	// Numbers are accepted too.
-	ids, err = ParseCharts([]byte(`{"resultIds":[310633997,"686449807"]}`))
+	ids, err = ParseCharts([]byte(`{"resultIds":[310633997,"686449807"]}`), 200)
 	if err != nil || len(ids) != 2 || ids[0] != "310633997" {
 		t.Fatalf("ids = %v, err = %v", ids, err)
 	}
 }
 
 func TestParseLookupReal(t *testing.T) {
-	apps, err := ParseLookup(fixtures.Read(fixtures.LookupUS))
+	apps, err := ParseLookup(fixtures.Read(fixtures.LookupUS), []string{"284882215", "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +200,53 @@ func FuzzParseCharts(f *testing.F) {
 	f.Add(fixtures.Read(fixtures.WSChartsUS))
 	f.Add([]byte(`{"resultIds":[1,2,3]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ids, err := ParseCharts(b)
-		if err == nil && len(ids) == 0 {
-			t.Fatal("no error and no ids")
+		ids, err := ParseCharts(b, 50)
+		if err == nil && (len(ids) == 0 || len(ids) > 50) {
+			t.Fatalf("no error and %d ids (max 50)", len(ids))
+		}
+	})
+}
+
+func TestParseChartsReadsOnlyTheDepthAskedFor(t *testing.T) {
+	body := fakestore.HugeChartIDs(4_300_000).RawBody // 56 MB, as a hostile store sent
+	var ids []string
+	var err error
+	allocs := testing.AllocsPerRun(1, func() { ids, err = ParseCharts(body, 200) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 200 || ids[0] != "1000000000" || ids[199] != "1000000199" {
+		t.Fatalf("%d ids, first %q, last %q; want the first 200 in order", len(ids), ids[0], ids[len(ids)-1])
+	}
+	// Reading all 4.3 M ids costs millions of allocations; the first 200, a
+	// few thousand at most.
+	if allocs > 5000 {
+		t.Fatalf("%.0f allocations: the parser read past the 200 ids it needed", allocs)
+	}
+}
+
+func TestParseLookupKeepsOnlyTheAppsAskedFor(t *testing.T) {
+	apps, err := ParseLookup([]byte(`{"resultCount":3,"results":[{"kind":"software","trackId":1,"trackName":"One","artistName":"A"},{"kind":"software","trackId":2,"trackName":"Two"},{"kind":"podcast","trackId":3,"trackName":"Pod"}]}`), []string{"1", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 1 || apps["1"].Name != "One" || apps["1"].Developer != "A" {
+		t.Fatalf("apps = %+v, want only app 1 (2 was not asked for, 3 is not software)", apps)
+	}
+}
+
+func FuzzParseLookup(f *testing.F) {
+	f.Add(fixtures.Read(fixtures.LookupUS))
+	f.Add([]byte(`{"resultCount":1,"results":[{"kind":"software","trackId":1,"trackName":"One"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		apps, err := ParseLookup(b, []string{"1", "284882215"})
+		if err != nil {
+			return
+		}
+		for id, a := range apps {
+			if (id != "1" && id != "284882215") || a.ID != id {
+				t.Fatalf("app %q (%+v) was not asked for", id, a)
+			}
 		}
 	})
 }

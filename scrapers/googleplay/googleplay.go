@@ -159,7 +159,10 @@ func (s *Scraper) Sweep(ctx context.Context, slot time.Time, reqs []scrapers.Req
 		return
 	}
 	sw := &sweep{s: s, sess: s.fetch.Session(ctx), slot: slot}
-	scrapers.RunSweep(ctx, s.m, reqs, s.fetch.Concurrency(), sw.chart, emit)
+	defer sw.sess.Close()
+	scrapers.RunSweep(ctx, s.m, reqs, s.fetch.Concurrency(), sw.chart, func(r scrapers.Request) chart.Snapshot {
+		return scrapers.NotFetched(slot, r, Source)
+	}, emit)
 	sw.finish()
 }
 
@@ -248,6 +251,9 @@ func (sw *sweep) chart(ctx context.Context, r scrapers.Request) (snap chart.Snap
 				sw.blocked = be
 			}
 			sw.mu.Unlock()
+		}
+		if errors.Is(err, scrapers.ErrBodyTooLarge) {
+			sw.s.log.Warn("google play answer over the size limit: chart recorded incomplete", "chart", r.Key.String(), "error", err)
 		}
 		snap.Error = err.Error()
 		return snap, true

@@ -31,14 +31,26 @@ type env struct {
 
 func newEnv(t *testing.T, rate float64) *env {
 	t.Helper()
-	fake := fakestore.NewPlay(300)
+	return newEnvFor(t, fakestore.NewPlay(300), scrapers.FetchConfig{Rate: rate})
+}
+
+// newEnvFor serves fake; fc's non-zero fields replace the test defaults.
+func newEnvFor(t *testing.T, fake *fakestore.Play, fc scrapers.FetchConfig) *env {
+	t.Helper()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	m := metrics.New()
 	logs := &syncbuf.Buffer{}
+	fetch := scrapers.FetchConfig{Rate: 50, Concurrency: 2, Timeout: 5 * time.Second, Retries: 2, BackoffBase: 10 * time.Millisecond, BackoffMax: 40 * time.Millisecond,
+		MaxBodyBytes: fc.MaxBodyBytes, MaxBodyKey: fc.MaxBodyKey, StopGrace: fc.StopGrace}
+	if fc.Rate > 0 {
+		fetch.Rate = fc.Rate
+	}
+	if fc.Timeout > 0 {
+		fetch.Timeout = fc.Timeout
+	}
 	s := googleplay.New(googleplay.Config{
-		PlayURL: srv.URL, Language: "en", BlockedBackoff: time.Minute,
-		Fetch: scrapers.FetchConfig{Rate: rate, Concurrency: 2, Timeout: 5 * time.Second, Retries: 2, BackoffBase: 10 * time.Millisecond, BackoffMax: 40 * time.Millisecond},
+		PlayURL: srv.URL, Language: "en", BlockedBackoff: time.Minute, Fetch: fetch,
 	}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})), m)
 	return &env{fake: fake, srv: srv, s: s, m: m, logs: logs}
 }

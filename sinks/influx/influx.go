@@ -9,6 +9,29 @@
 // drainer replays the spool in order once the server answers again.
 // Batches InfluxDB refuses as malformed (HTTP 400) are moved aside to
 // spool/rejected instead of blocking the queue.
+//
+// # One point per app and slot
+//
+// InfluxDB (1.8 and 2.x alike) identifies a point by measurement, tag set
+// and time, and app_name is a tag of app_rank (SPEC §5). A slot rewritten
+// with a different app_name (unknown at the first write after a failed
+// lookup, known at the rewrite) is therefore a second series with a second
+// point at that time, not an overwrite: 400 points for a 200-app chart.
+//
+// Two ways out were weighed. Deleting the stale point before the rewrite
+// heals the name, but InfluxDB 1.8 has no /api/v2/delete (it answers 404;
+// only InfluxQL DELETE), deletes are slow on both versions (influxdb issues
+// #10218, #23741: seconds to minutes, even for data that does not exist)
+// and would stall this sink's single write path, and a delete that fails
+// would have to be spooled in order with the writes. So instead the tag is a
+// stable function of what the first write knew: an app without a name is
+// tagged UnknownName ("(unknown) <id>", never an empty or missing tag), and
+// the sink remembers those points (spool/unnamed-points.jsonl, bounded by
+// maxPins) and writes them with the same tag whenever the slot is written
+// again, even once the name is known. The name then shows from the next slot
+// on; the embedded store and export have it for the rewritten slot too.
+// Names that change between writes for other reasons (an app renamed
+// between a slot's first write and a re-import of it) are not covered.
 package influx
 
 import (
@@ -61,6 +84,7 @@ type Sink struct {
 	client influxdb2.Client
 	writer api.WriteAPIBlocking
 	spool  *spool
+	pins   *pinned // app_rank points written with UnknownName
 	log    *slog.Logger
 	m      *metrics.Metrics
 
@@ -102,6 +126,10 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	pins, err := openPins(cfg.SpoolDir)
+	if err != nil {
+		return nil, err
+	}
 	opts := influxdb2.DefaultOptions().
 		SetPrecision(time.Second).
 		SetHTTPRequestTimeout(uint(max(1, cfg.Timeout/time.Second))).
@@ -109,7 +137,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Sink, error) {
 		SetMaxRetries(0)
 	client := influxdb2.NewClientWithOptions(strings.TrimRight(cfg.URL, "/"), cfg.Token, opts)
 	s := &Sink{
-		cfg: cfg, client: client, writer: client.WriteAPIBlocking(cfg.Org, cfg.Bucket), spool: sp,
+		cfg: cfg, client: client, writer: client.WriteAPIBlocking(cfg.Org, cfg.Bucket), spool: sp, pins: pins,
 		log: log.With("sink", Name), m: metrics.OrNew(m),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -126,18 +154,19 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Sink, error) {
 func (s *Sink) Name() string { return Name }
 
 // Lines converts a batch to line protocol (SPEC §5): one chart_scrape point
-// per snapshot and one app_rank point per entry, at the slot time.
+// per snapshot and one app_rank point per entry, at the slot time. An app
+// without a name is tagged UnknownName.
 func Lines(b sinks.Batch, watch map[string]map[string]string) []string {
 	var lines []string
-	eachLine(b, watch, func(l string) { lines = append(lines, l) })
+	eachLine(b, watch, func(_ *chart.Snapshot, e *chart.Entry) string { return tagName(e) }, func(l string) { lines = append(lines, l) })
 	return lines
 }
 
 // eachLine calls fn with each line of the batch, in order, without holding
-// them all.
-func eachLine(b sinks.Batch, watch map[string]map[string]string, fn func(string)) {
+// them all; name gives each entry's app_name tag.
+func eachLine(b sinks.Batch, watch map[string]map[string]string, name func(*chart.Snapshot, *chart.Entry) string, fn func(string)) {
 	for i := range b.Snapshots {
-		snapshotLines(&b.Snapshots[i], watch[b.Snapshots[i].Store], fn)
+		snapshotLines(&b.Snapshots[i], watch[b.Snapshots[i].Store], name, fn)
 	}
 	for i := range b.Alerts {
 		fn(alertLine(&b.Alerts[i]))
@@ -151,6 +180,9 @@ func alertLine(a *chart.Alert) string {
 	tags := map[string]string{
 		"kind": a.Kind, "severity": a.Severity, "store": a.Store, "country": a.CountryCode(),
 		"app_id": a.AppID, "app_name": a.AppName, "watch": a.WatchName(),
+	}
+	if a.AppName == "" && a.AppID != "" {
+		tags["app_name"] = UnknownName(a.AppID)
 	}
 	for k, v := range tags {
 		if v == "" {
@@ -167,7 +199,7 @@ func alertLine(a *chart.Alert) string {
 	return lineOf(write.NewPoint("rank_alert", tags, fields, chart.SlotTime(a.Time)))
 }
 
-func snapshotLines(s *chart.Snapshot, watch map[string]string, fn func(string)) {
+func snapshotLines(s *chart.Snapshot, watch map[string]string, name func(*chart.Snapshot, *chart.Entry) string, fn func(string)) {
 	at := chart.SlotTime(s.Time)
 	fields := map[string]any{
 		"entries":     int64(len(s.Entries)),
@@ -187,9 +219,7 @@ func snapshotLines(s *chart.Snapshot, watch map[string]string, fn func(string)) 
 	for _, e := range s.Entries {
 		tags := map[string]string{
 			"store": s.Store, "country": s.Country, "chart": s.Chart, "category": s.Category, "app_id": e.AppID,
-		}
-		if e.Name != "" {
-			tags["app_name"] = e.Name
+			"app_name": name(s, &e),
 		}
 		if w := e.Watch; w != "" {
 			tags["watch"] = w
@@ -211,7 +241,12 @@ func lineOf(p *write.Point) string {
 // streams the rest into the spool for the drainer. An error means the batch
 // could neither be sent nor spooled.
 func (s *Sink) Write(ctx context.Context, b sinks.Batch) error {
-	return s.write(ctx, func(fn func(string)) { eachLine(b, s.cfg.Watch, fn) })
+	return s.write(ctx, func(fn func(string)) {
+		if err := s.pins.record(b.Snapshots); err != nil {
+			s.log.Warn("could not keep the list of points written without an app name; after a restart, a rewrite of those slots with names may add a second point", "error", err)
+		}
+		eachLine(b, s.cfg.Watch, s.pins.tag, fn)
+	})
 }
 
 // WriteLines is Write for line protocol already built.

@@ -50,7 +50,7 @@ func TestLinesFollowTheSchema(t *testing.T) {
 		`chart_scrape,category=all,chart=top-free,country=us,source=charts,store=appstore complete=true,duration_ms=420i,entries=3i 1610042820`,
 		`app_rank,app_id=874139669,app_name=Signal\ -\ Private\ Messenger,category=all,chart=top-free,country=us,store=appstore,watch=signal rank=1i 1610042820`,
 		`app_rank,app_id=310633997,app_name=WhatsApp\ Messenger,category=all,chart=top-free,country=us,store=appstore rank=2i 1610042820`,
-		`app_rank,app_id=1400000000,category=all,chart=top-free,country=us,store=appstore rank=3i 1610042820`,
+		`app_rank,app_id=1400000000,app_name=(unknown)\ 1400000000,category=all,chart=top-free,country=us,store=appstore rank=3i 1610042820`,
 		`chart_scrape,category=6005,chart=top-free,country=tr,source=rss,store=appstore complete=false,duration_ms=9000i,entries=0i,error="charts: HTTP 403; rss: truncated JSON" 1610042820`,
 	}
 	for i := range want {
@@ -103,7 +103,7 @@ func TestWriteAndReadBackWithInfluxQLAndFlux(t *testing.T) {
 	}
 	rows := srv.Query(t, db, `SELECT "rank", "app_name", "watch" FROM "app_rank" WHERE "country" = 'us'`).Values()
 	slices.SortFunc(rows, func(a, b []any) int { return strings.Compare(fmt.Sprint(a[1]), fmt.Sprint(b[1])) })
-	if fmt.Sprint(rows) != "[[1610042820 1 Signal - Private Messenger signal] [1610042820 2 WhatsApp Messenger <nil>] [1610042820 3 <nil> <nil>]]" {
+	if fmt.Sprint(rows) != "[[1610042820 1 Signal - Private Messenger signal] [1610042820 2 WhatsApp Messenger <nil>] [1610042820 3 (unknown) 1400000000 <nil>]]" {
 		t.Fatalf("app_rank rows = %v", rows)
 	}
 	rows = srv.Query(t, db, `SELECT "entries", "complete", "error" FROM "chart_scrape" WHERE "country" = 'tr' AND "source" = 'rss'`).Values()

@@ -31,6 +31,7 @@ const influxdModule = "github.com/influxdata/influxdb/cmd/influxd@v1.8.10"
 var fuzzTargets = []struct{ pkg, name string }{
 	{"./scrapers/appstore", "FuzzParseRSS"},
 	{"./scrapers/appstore", "FuzzParseCharts"},
+	{"./scrapers/appstore", "FuzzParseLookup"},
 	{"./scrapers/googleplay", "FuzzParseFrames"},
 	{"./scrapers/googleplay", "FuzzParsePayload"},
 }
