@@ -121,6 +121,11 @@ func ValidCountry(cc string) bool { return countryRe.MatchString(cc) }
 // such as "6005" or "COMMUNICATION".
 func ValidCategory(k string) bool { return categoryRe.MatchString(k) }
 
+// MaxDepth is the deepest chart any store serves: the App Store's
+// ws/charts and Google Play's top charts both stop at 200 (the feeds at
+// 100). A snapshot claiming more cannot have come from a store.
+const MaxDepth = 200
+
 // ErrInvalid is wrapped by every Validate error.
 var ErrInvalid = errors.New("invalid snapshot")
 
@@ -137,12 +142,16 @@ func (s *Snapshot) Validate() error {
 		return bad("store %q is not one of %s", s.Store, strings.Join(Stores, ", "))
 	case !ValidCountry(s.Country):
 		return bad("country %q is not a lowercase two-letter code", s.Country)
+	case !HasCountry(s.Store, s.Country):
+		return bad("country %q is not a storefront of %s", s.Country, s.Store)
 	case !ValidChart(s.Chart):
 		return bad("chart %q is not one of %s", s.Chart, strings.Join(Charts, ", "))
 	case !ValidCategory(s.Category):
 		return bad("category %q is not \"all\" or a store category id", s.Category)
 	case s.Depth < 0:
 		return bad("depth %d is negative", s.Depth)
+	case s.Depth > MaxDepth:
+		return bad("depth %d is deeper than any store's chart (at most %d)", s.Depth, MaxDepth)
 	}
 	seen := make(map[string]int, len(s.Entries))
 	prev := 0
@@ -169,6 +178,41 @@ func (s *Snapshot) Validate() error {
 	}
 	if s.Complete && s.Error != "" {
 		return bad("a complete snapshot carries error %q", s.Error)
+	}
+	return nil
+}
+
+// checkRead checks what a snapshot read from outside (import, backtest)
+// must also hold to be one a store could have given: a complete snapshot
+// is a chart read in full, so it lists every rank from 1 down to its depth.
+// The one complete chart without entries is Google Play's answer that a
+// chart does not exist, which rankpulse records as entries [] (never null)
+// with the depth asked; the App Store never serves an empty chart, and
+// rankpulse records one as incomplete. Such a line would otherwise say
+// "every app fell out of the chart", or replace a good snapshot as a
+// "deeper" one. Call it after Validate.
+func (s *Snapshot) checkRead() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if !s.Complete {
+		return nil
+	}
+	switch {
+	case s.Entries == nil:
+		return bad("complete is true but entries is null or missing: a chart read in full lists its apps (give the entries, or complete: false)")
+	case len(s.Entries) == 0 && s.Store == AppStore:
+		return bad("a complete App Store chart with no entries: the App Store never serves an empty chart (give complete: false)")
+	case len(s.Entries) == 0 && s.Depth == 0:
+		return bad("a complete chart with no entries needs the depth that was asked for")
+	}
+	for i, e := range s.Entries {
+		if e.Rank != i+1 {
+			return bad("entries[%d]: rank %d where %d was expected: a complete snapshot lists every rank from 1 (give complete: false for a partial read)", i, e.Rank, i+1)
+		}
+	}
+	if n := len(s.Entries); n > 0 && n != s.Depth {
+		return bad("complete with %d entries but depth %d: a chart read in full lists every rank down to its depth (set depth to %d, or complete: false)", n, s.Depth, n)
 	}
 	return nil
 }

@@ -62,7 +62,9 @@ func (r *Reader) Next() (Snapshot, error) {
 func (r *Reader) Line() int { return r.line }
 
 // ParseLine decodes and validates one snapshot JSON object. Unknown fields
-// are errors, so that a misspelt key is not silently dropped.
+// are errors, so that a misspelt key is not silently dropped, and so is a
+// snapshot no store could have given (see Validate; a complete one must
+// list every rank from 1 down to its depth).
 func ParseLine(raw []byte) (Snapshot, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -75,6 +77,9 @@ func ParseLine(raw []byte) (Snapshot, error) {
 	}
 	s.Time = SlotTime(s.Time)
 	if err := s.Validate(); err != nil {
+		return Snapshot{}, err
+	}
+	if err := s.checkRead(); err != nil {
 		return Snapshot{}, err
 	}
 	return s, nil

@@ -3,6 +3,7 @@ package chart_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -54,6 +55,19 @@ func TestReaderReportsEachBadLineAndGoesOn(t *testing.T) {
 		{"ranks out of order", strings.Replace(good, `"rank":2`, `"rank":1`, 1), "entries[1]: rank 1 does not follow rank 1"},
 		{"duplicate app", strings.Replace(good, `"874139669"`, `"1487184012"`, 1), "entries[1]: app 1487184012 already listed at entries[0]"},
 		{"empty app id", strings.Replace(good, `"874139669"`, `""`, 1), "entries[1]: app_id is empty"},
+		// Snapshots no store could have given (issue 11: they were stored).
+		{"unknown country", strings.Replace(good, `"tr"`, `"zz"`, 1), `country "zz" is not a storefront of appstore`},
+		{"country of the other store only", strings.Replace(good, `"appstore","country":"tr"`, `"googleplay","country":"cn"`, 1), `country "cn" is not a storefront of googleplay`},
+		{"exponent depth", strings.Replace(good, `"depth":2`, `"depth":1e12`, 1), "cannot unmarshal number 1e12 into Go struct field Snapshot.depth of type int"},
+		{"absurd depth", strings.Replace(good, `"depth":2`, `"depth":1000000000000`, 1), "depth 1000000000000 is deeper than any store's chart (at most 200)"},
+		{"depth past the stores'", strings.Replace(good, `"depth":2`, `"depth":201`, 1), "depth 201 is deeper than any store's chart (at most 200)"},
+		{"complete and deeper than its entries", strings.Replace(good, `"depth":2`, `"depth":200`, 1), "complete with 2 entries but depth 200: a chart read in full lists every rank down to its depth (set depth to 2, or complete: false)"},
+		{"complete with null entries", emptyLine("appstore", true, 200, "null"), "complete is true but entries is null or missing"},
+		{"complete without entries", strings.Replace(emptyLine("googleplay", true, 200, "null"), `,"entries":null`, "", 1), "complete is true but entries is null or missing"},
+		{"complete empty App Store chart", emptyLine("appstore", true, 200, "[]"), "a complete App Store chart with no entries"},
+		{"complete empty chart without depth", strings.Replace(emptyLine("googleplay", true, 200, "[]"), `,"depth":200`, "", 1), "a complete chart with no entries needs the depth"},
+		{"complete with a gap", strings.Replace(strings.Replace(good, `"rank":2`, `"rank":3`, 1), `"depth":2`, `"depth":3`, 1), "entries[1]: rank 3 where 2 was expected: a complete snapshot lists every rank from 1"},
+		{"complete not from 1", strings.Replace(strings.Replace(strings.Replace(good, `"rank":2`, `"rank":4`, 1), `"rank":1`, `"rank":3`, 1), `"depth":2,`, "", 1), "entries[0]: rank 3 where 1 was expected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +89,35 @@ func TestReaderReportsEachBadLineAndGoesOn(t *testing.T) {
 				t.Errorf("ErrInvalid wrapped: %v, for %v", errors.Is(bad[0], chart.ErrInvalid), bad[0])
 			}
 		})
+	}
+}
+
+// emptyLine is a snapshot line without entries.
+func emptyLine(store string, complete bool, depth int, entries string) string {
+	return fmt.Sprintf(`{"time":"2021-01-07T10:00:00Z","store":%q,"country":"us","chart":"top-free","category":"all","source":"x","complete":%v,"depth":%d,"entries":%s}`, store, complete, depth, entries)
+}
+
+// What a store can give passes: Google Play's "no such chart" (complete,
+// entries []), a failed read (incomplete, no entries or null), a short read
+// with gaps, and a complete chart whose depth is left out.
+func TestReaderTakesWhatAStoreCanGive(t *testing.T) {
+	lines := []string{
+		emptyLine("googleplay", true, 200, "[]"),
+		emptyLine("appstore", false, 200, "null"),
+		emptyLine("appstore", false, 200, "[]"),
+		strings.Replace(strings.Replace(strings.Replace(good, `"complete":true`, `"complete":false`, 1), `"rank":2`, `"rank":7`, 1), `"depth":2`, `"depth":200`, 1),
+		strings.Replace(good, `"depth":2,`, "", 1),
+		strings.Replace(strings.Replace(good, `"depth":2`, `"depth":200`, 1), `"complete":true`, `"complete":false`, 1), // a short read
+	}
+	snaps, bad := readAll(t, strings.Join(lines, "\n"))
+	if len(bad) != 0 || len(snaps) != len(lines) {
+		t.Fatalf("%d read, bad: %v", len(snaps), bad)
+	}
+	if s := snaps[0]; !s.Complete || s.Depth != 200 || len(s.Entries) != 0 {
+		t.Errorf("Play's empty chart: %+v", s)
+	}
+	if s := snaps[4]; s.Depth != 2 {
+		t.Errorf("depth left out: %d, want the number of entries", s.Depth)
 	}
 }
 

@@ -1,13 +1,16 @@
 // Package config loads and validates the rankpulse YAML configuration
 // (SPEC §2).
 //
-// Loading is strict: unknown keys, values of the wrong type and a second YAML
-// document are errors, `${VAR}` and `${VAR:-default}` in any value are
-// replaced from the environment (the value then decodes by the type of its
-// field, and a string field gets the variable's text byte for byte), defaults
-// are applied for absent keys, and every error names the file and the line
-// (none for a file that cannot be read), and for a problem with a value its
-// full key path and what is expected (for example `rankpulse.yaml:12:
+// Loading is strict: unknown keys, values of the wrong type, a key given
+// twice and a second YAML document are errors, `${VAR}` and `${VAR:-default}`
+// in any value are replaced from the environment (the value then decodes by
+// the type of its field, and a string field gets the variable's text byte for
+// byte), and defaults are applied for absent keys. One pass reports every
+// problem, in file order: a key or value in error is set aside (its field
+// keeps its default) and the rest is still decoded and validated. Every
+// error names the file and the line (none for a file that cannot be read),
+// and for a problem with a value its full key path and what is expected
+// (for example `rankpulse.yaml:12:
 // jobs[0].countries[3]: unknown country "uk" (did you mean "gb"?)` or
 // `rankpulse.yaml:7: retention: got "90 days", want a duration like 90d, 36h
 // or 15m`).
@@ -29,58 +32,12 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Error is one problem in a config file.
-type Error struct {
-	File  string
-	Line  int // 0 when unknown
-	Field string
-	Err   error
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		b.WriteString(":")
-	}
-	if e.Line > 0 {
-		fmt.Fprintf(&b, "%d:", e.Line)
-	}
-	if b.Len() > 0 {
-		b.WriteString(" ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Err.Error())
-	return b.String()
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// Errors is every problem found in a config file, in file order.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
-		msgs[i] = e.Error()
-	}
-	return strings.Join(msgs, "\n")
-}
-
-// Unwrap lets errors.Is and errors.As see each problem.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
-
 // ErrUnknownKey is wrapped by the error for a key rankpulse does not know.
 var ErrUnknownKey = errors.New("unknown key")
+
+// ErrDuplicateKey is wrapped by the error for a key given twice in one
+// mapping.
+var ErrDuplicateKey = errors.New("given twice")
 
 // EnvConfig names the environment variable that points at the config file.
 const EnvConfig = "RANKPULSE_CONFIG"
@@ -148,16 +105,25 @@ func Parse(data []byte, name string) (*Config, error) {
 	doc := root.Content[0]
 	c := &checker{file: name, lines: map[string]int{}}
 	cfg.Warnings, c.env = expandEnv(doc)
+	// The walk reports every unknown key and every value that does not
+	// decode, and drops them from the tree (their fields keep their
+	// defaults), so that decoding and validation go on and one pass
+	// reports every problem in the file.
 	c.walk(doc, reflect.TypeFor[Config](), "")
-	if len(c.errs) > 0 {
-		return nil, c.errs
-	}
+	errs := c.errs
 	if err := doc.Decode(cfg); err != nil {
-		return nil, Errors{yamlError(name, err)}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, append(errs, yamlError(name, err)).sorted()
+		}
+		errs = append(errs, typeErrors(name, te)...) // e.g. a key given twice
 	}
 	cfg.Path = name
 	if err := cfg.validate(&lineIndex{file: name, lines: c.lines}); err != nil {
-		return nil, err
+		errs = append(errs, errs.unexplained(err.(Errors))...)
+	}
+	if len(errs) > 0 {
+		return nil, errs.sorted()
 	}
 	return cfg, nil
 }
@@ -178,31 +144,6 @@ func extraDocument(dec *yaml.Decoder, file string) *Error {
 		}
 	}
 }
-
-// yamlError turns a yaml.v3 error ("yaml: line 3: ..." or a TypeError with
-// "line 3: cannot unmarshal ...") into an Error with the line pulled out.
-func yamlError(file string, err error) *Error {
-	msg := err.Error()
-	var te *yaml.TypeError
-	syntax := !errors.As(err, &te)
-	if !syntax && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	line := 0
-	if m := lineRe.FindStringSubmatch(msg); m != nil {
-		fmt.Sscan(m[1], &line)
-		msg = msg[len(m[0]):]
-	}
-	msg = strings.Replace(msg, "!!str ", "string ", 1)
-	if syntax {
-		// yaml.v3 points at the start of the enclosing block.
-		msg += " (YAML syntax: check the indentation and quoting from this line on)"
-	}
-	return &Error{File: file, Line: line, Err: errors.New(strings.TrimSpace(msg))}
-}
-
-var lineRe = regexp.MustCompile(`^line (\d+):\s*`)
 
 // envRe matches ${VAR} and ${VAR:-default}.
 var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
@@ -258,9 +199,14 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) {
 	switch {
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		fields := yamlFields(t)
+		kept := n.Content[:0:0]
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := joinPath(path, k.Value)
+			if c.duplicate(seen, k, p) {
+				continue
+			}
 			c.lines[p] = k.Line
 			ft, ok := fields[k.Value]
 			if !ok {
@@ -269,18 +215,27 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) {
 					hint = fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				c.errs = append(c.errs, &Error{File: c.file, Line: k.Line, Field: p, Err: fmt.Errorf("%w%s", ErrUnknownKey, hint)})
-				continue
+				continue // dropped
 			}
 			c.walk(v, ft, p)
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		kept := n.Content[:0:0]
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := joinPath(path, k.Value)
+			if c.duplicate(seen, k, p) {
+				continue
+			}
 			c.lines[p] = k.Line
 			c.walk(k, t.Key(), p)
 			c.walk(v, t.Elem(), p)
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for i, e := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
@@ -290,6 +245,18 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		c.value(n, t, path)
 	}
+}
+
+// duplicate reports a key given twice in one mapping (yaml.v3 would refuse
+// the whole mapping); the second is dropped.
+func (c *checker) duplicate(seen map[string]int, k *yaml.Node, path string) bool {
+	first, dup := seen[k.Value]
+	if !dup {
+		seen[k.Value] = k.Line
+		return false
+	}
+	c.errs = append(c.errs, &Error{File: c.file, Line: k.Line, Field: path, Err: fmt.Errorf("%w (first at line %d): keep one", ErrDuplicateKey, first)})
+	return true
 }
 
 // value checks that a scalar (or a node of the wrong kind) decodes into t.
@@ -331,6 +298,9 @@ func (c *checker) value(n *yaml.Node, t reflect.Type, path string) {
 		line = n.Line
 	}
 	c.errs = append(c.errs, &Error{File: c.file, Line: line, Field: path, Err: te})
+	// Dropped: a null leaves the field at its default (an empty list for
+	// a list element).
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
 }
 
 // typeError is a value that does not decode into its field; err is

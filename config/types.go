@@ -107,6 +107,10 @@ type Job struct {
 	Charts     []string   `yaml:"charts"`
 	Categories Categories `yaml:"categories"`
 	Depth      int        `yaml:"depth"`
+	// CatchUp: at start, sweep the charts of the current slot (the
+	// schedule's latest fire time) that the embedded store lacks, instead
+	// of waiting for the next slot.
+	CatchUp bool `yaml:"catch_up"`
 }
 
 // Categories are a job's categories per store.
@@ -139,7 +143,8 @@ func defaultJob() Job {
 			AppStore:   []string{"all"},
 			GooglePlay: []string{"all"},
 		},
-		Depth: 200,
+		Depth:   200,
+		CatchUp: true,
 	}
 }
 

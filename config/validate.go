@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,19 @@ var (
 
 // countryAliases are common non-ISO spellings.
 var countryAliases = map[string]string{"uk": "gb", "en": "gb", "el": "gr", "ja": "jp", "ko": "kr", "zh": "cn", "kosovo": "xk"}
+
+// SuggestCountry returns the country code cc was probably meant to be:
+// "gb" for "uk", "us" for "US", the nearest code for a typo; "" when none
+// is close.
+func SuggestCountry(cc string) string {
+	if s, ok := countryAliases[strings.ToLower(cc)]; ok {
+		return s
+	}
+	if lower := strings.ToLower(cc); lower != cc && slices.Contains(chart.CountryCodes(), lower) {
+		return lower
+	}
+	return closest(cc, chart.CountryCodes())
+}
 
 // validator collects errors with the line of the key they are about.
 type validator struct {
@@ -238,9 +252,7 @@ func (c *Config) validateCountries(v *validator, p string, j Job, stores []strin
 		}
 		if len(served) == 0 {
 			msg := fmt.Sprintf("unknown country %q for %s", cc, strings.Join(stores, ", "))
-			if s, ok := countryAliases[cc]; ok {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			} else if s := closest(cc, chart.CountryCodes()); s != "" {
+			if s := SuggestCountry(cc); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			v.add(f, "%s", msg)

@@ -177,14 +177,21 @@ type Summary struct {
 	Slot       time.Time
 	Started    time.Time
 	Duration   time.Duration
-	Charts     int // snapshots produced
+	Charts     int // charts of the sweep, fetched or not
 	Complete   int
 	Incomplete int // read in part
-	Failed     int // nothing read
+	Failed     int // nothing read, NotFetched included
 	Points     int // app_rank points (entries) in the sweep
 	StoreErrs  int // snapshots the embedded store could not take
 	Alerts     int // alerts raised
 	Errors     []string
+
+	// NotFetched counts the charts never requested: the sweep was stopped
+	// first (Interrupted). They have no snapshot, not even an empty one:
+	// nothing about them is known, and the next run (or the catch-up at
+	// the next start) fetches them.
+	NotFetched  int
+	Interrupted bool
 }
 
 // AllFailed reports whether not a single chart could be read.
@@ -209,16 +216,24 @@ func Requests(job config.Job) map[string][]scrapers.Request {
 // Sweep runs one slot of a job: every store of the job at once, each at its
 // own rate. Snapshots are stored as they arrive; the whole sweep then goes to
 // the sinks as one batch. When ctx is cancelled the sweep starts no new
-// fetch, and what was fetched is still stored and sent. progress, when set,
-// sees each snapshot.
+// fetch, and what was fetched is still stored and sent; the charts it never
+// fetched count as failed (Summary.NotFetched) and get no snapshot.
+// progress, when set, sees each snapshot.
 func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, progress func(chart.Snapshot)) Summary {
+	return d.sweep(ctx, job, slot, Requests(job), progress)
+}
+
+// sweep runs the requests of one slot of a job (Sweep: all of them; a
+// catch-up: those the slot lacks).
+func (d *Daemon) sweep(ctx context.Context, job config.Job, slot time.Time, requests map[string][]scrapers.Request, progress func(chart.Snapshot)) Summary {
 	slot = chart.SlotTime(slot)
 	sum := Summary{Job: job.Name, Slot: slot, Started: time.Now()}
 	wctx := context.WithoutCancel(ctx) // writes finish even while shutting down
 	var mu sync.Mutex
 	var batch []chart.Snapshot
 	var wg sync.WaitGroup
-	for store, reqs := range Requests(job) {
+	fetched := map[chart.Key]bool{}
+	for store, reqs := range requests {
 		sc, ok := d.scrapers[store]
 		if !ok {
 			continue
@@ -236,6 +251,7 @@ func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, prog
 					d.m.SnapshotsStored.Inc()
 				}
 				sum.count(&s)
+				fetched[s.Key()] = true
 				batch = append(batch, s)
 				if progress != nil {
 					progress(s)
@@ -244,6 +260,7 @@ func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, prog
 		})
 	}
 	wg.Wait()
+	sum.notFetched(ctx, requests, fetched)
 	raised, err := d.evaluate(wctx, slot, batch)
 	if err != nil {
 		d.log.Error("alert evaluation not recorded; it is retried at the next start", "job", job.Name, "slot", slot, "error", err)
@@ -286,8 +303,10 @@ func (d *Daemon) finish(ctx context.Context, sum Summary) {
 	d.m.LastSweep.WithLabelValues(sum.Job).Set(float64(time.Now().Unix()))
 	d.m.LastSweepFails.WithLabelValues(sum.Job).Set(float64(sum.Incomplete + sum.Failed))
 	attrs := []any{"job", sum.Job, "slot", sum.Slot, "charts", sum.Charts, "complete", sum.Complete,
-		"incomplete", sum.Incomplete, "failed", sum.Failed, "entries", sum.Points, "alerts", sum.Alerts, "duration", sum.Duration.Round(time.Millisecond)}
+		"incomplete", sum.Incomplete, "failed", sum.Failed, "not_fetched", sum.NotFetched, "entries", sum.Points, "alerts", sum.Alerts, "duration", sum.Duration.Round(time.Millisecond)}
 	switch {
+	case sum.Interrupted:
+		d.log.Warn("sweep interrupted: the charts not fetched are not stored; the next run fetches them", append(attrs, "examples", sum.Errors)...)
 	case sum.AllFailed():
 		d.log.Error("sweep failed: no chart could be read", append(attrs, "examples", sum.Errors)...)
 	case !sum.OK():
@@ -391,9 +410,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.prune(ctx)
 	sched := scheduler.New(d.log)
 	for _, job := range d.cfg.Jobs {
-		if err := sched.Add(scheduler.Job{Name: job.Name, Spec: job.Schedule, Run: func(ctx context.Context, slot time.Time) {
+		sj := scheduler.Job{Name: job.Name, Spec: job.Schedule, Run: func(ctx context.Context, slot time.Time) {
 			d.Sweep(ctx, job, slot, nil)
-		}}); err != nil {
+		}}
+		if job.CatchUp {
+			sj.CatchUp = func(ctx context.Context, slot time.Time) { d.catchUp(ctx, job, slot) }
+		}
+		if err := sched.Add(sj); err != nil {
 			srv.close()
 			return err
 		}

@@ -42,11 +42,43 @@ func ParseSchedule(spec string) (sched cron.Schedule, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w", spec, err)
 	}
-	if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+	switch s := sched.(type) {
+	case cron.ConstantDelaySchedule:
 		// cron rounds shorter intervals up to 1s without a word.
-		if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil && d < time.Second {
-			return nil, fmt.Errorf("schedule %q: @every must be at least 1s", spec)
+		if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+			if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil && d < time.Second {
+				return nil, fmt.Errorf("schedule %q: @every must be at least 1s", spec)
+			}
+		}
+		return every{interval: s.Delay}, nil
+	case *cron.SpecSchedule:
+		if s.Location == time.Local {
+			s.Location = time.UTC // the spec had no CRON_TZ=
 		}
 	}
 	return sched, nil
+}
+
+// every is an "@every D" schedule that fires at the whole multiples of D
+// since the Unix epoch (1970-01-01 00:00 UTC): @every 1h on the hour,
+// @every 15m at :00, :15, :30 and :45. robfig/cron's own @every counts from
+// whenever the scheduler started, so every restart would move the slots;
+// aligned, a restart keeps them, the slot of a run is the same for every
+// instance, and the latest slot can be computed (see Prev).
+type every struct{ interval time.Duration }
+
+// Next returns the first multiple of the interval after t.
+func (e every) Next(t time.Time) time.Time {
+	return e.prev(t).Add(e.interval).In(t.Location())
+}
+
+// prev returns the last multiple of the interval at or before t.
+func (e every) prev(t time.Time) time.Time {
+	iv := int64(e.interval / time.Second)
+	sec := t.Unix()
+	n := sec / iv
+	if sec%iv < 0 {
+		n--
+	}
+	return time.Unix(n*iv, 0).UTC()
 }

@@ -183,3 +183,111 @@ func TestParseScheduleErrors(t *testing.T) {
 		}
 	}
 }
+
+// at returns the time d after the start of a synctest bubble (midnight UTC).
+func at(start time.Time, d time.Duration) time.Time { return start.Add(d).UTC() }
+
+func TestCatchUpRunsTheCurrentSlotAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		midnight := time.Now().UTC()
+		time.Sleep(25 * time.Minute) // start at 00:25: the 00:07 slot is current
+		s := scheduler.New(quiet())
+		var caught, ran recorder
+		s.Add(scheduler.Job{Name: "hourly", Spec: "7 * * * *",
+			Run:     func(ctx context.Context, slot time.Time) { ran.add(slot) },
+			CatchUp: func(ctx context.Context, slot time.Time) { caught.add(slot) },
+		})
+		s.Start()
+		time.Sleep(45 * time.Minute) // to 01:10
+		s.Stop(context.Background())
+		slots, when := caught.get()
+		if len(slots) != 1 || !slots[0].Equal(at(midnight, 7*time.Minute)) || !when[0].Equal(at(midnight, 25*time.Minute)) {
+			t.Fatalf("catch-up ran for slots %v at %v; want once, for 00:07, at the start (00:25)", slots, when)
+		}
+		if slots, _ := ran.get(); len(slots) != 1 || !slots[0].Equal(at(midnight, 67*time.Minute)) {
+			t.Fatalf("scheduled runs %v, want one at 01:07", slots)
+		}
+	})
+}
+
+func TestCatchUpAndScheduledRunsNeverOverlap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		midnight := time.Now().UTC()
+		time.Sleep(10 * time.Second)
+		s := scheduler.New(quiet())
+		var mu sync.Mutex
+		running, overlaps := 0, 0
+		var r recorder
+		work := func(ctx context.Context, slot time.Time) {
+			mu.Lock()
+			running++
+			overlaps += running - 1
+			mu.Unlock()
+			r.add(slot)
+			time.Sleep(90 * time.Second)
+			mu.Lock()
+			running--
+			mu.Unlock()
+		}
+		s.Add(scheduler.Job{Name: "minutely", Spec: "@every 1m", Run: work, CatchUp: work})
+		s.Start()
+		time.Sleep(3*time.Minute + 20*time.Second)
+		s.Stop(context.Background())
+		slots, _ := r.get()
+		// The catch-up of 00:00 runs 00:00:10-00:01:40, so the 00:01 slot
+		// is skipped; 00:02 runs until 00:03:30, so 00:03 is skipped too.
+		want := []time.Time{at(midnight, 0), at(midnight, 2*time.Minute)}
+		if overlaps != 0 || len(slots) != len(want) || !slots[0].Equal(want[0]) || !slots[1].Equal(want[1]) {
+			t.Fatalf("slots %v with %d overlaps; want %v, none overlapping", slots, overlaps, want)
+		}
+	})
+}
+
+func TestNoCatchUpWhenTheNextSlotIsDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		midnight := time.Now().UTC()
+		time.Sleep(45 * time.Second) // the next minute is 15s away
+		s := scheduler.New(quiet())
+		var r recorder
+		rec := func(ctx context.Context, slot time.Time) { r.add(slot) }
+		s.Add(scheduler.Job{Name: "minutely", Spec: "@every 1m", Run: rec, CatchUp: rec})
+		s.Start()
+		time.Sleep(30 * time.Second)
+		s.Stop(context.Background())
+		if slots, _ := r.get(); len(slots) != 1 || !slots[0].Equal(at(midnight, time.Minute)) {
+			t.Fatalf("slots %v, want only the scheduled 00:01", slots)
+		}
+	})
+}
+
+func TestPanickingCatchUpIsRecoveredAndStopWaitsForCatchUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(10 * time.Second)
+		s := scheduler.New(quiet())
+		var r recorder
+		s.Add(scheduler.Job{Name: "boom", Spec: "@every 1m",
+			Run:     func(ctx context.Context, slot time.Time) { r.add(slot) },
+			CatchUp: func(ctx context.Context, slot time.Time) { panic("catch-up fails") },
+		})
+		s.Start()
+		time.Sleep(2*time.Minute + time.Second)
+		s.Stop(context.Background())
+		if slots, _ := r.get(); len(slots) != 2 {
+			t.Fatalf("after a panicking catch-up the job ran %d times in 2 minutes, want 2", len(slots))
+		}
+
+		s2 := scheduler.New(quiet())
+		finished := false
+		s2.Add(scheduler.Job{Name: "slow", Spec: "@every 1h", Run: func(context.Context, time.Time) {},
+			CatchUp: func(ctx context.Context, slot time.Time) {
+				<-ctx.Done()
+				time.Sleep(5 * time.Second)
+				finished = true
+			}})
+		s2.Start()
+		time.Sleep(time.Second)
+		if err := s2.Stop(context.Background()); err != nil || !finished {
+			t.Fatalf("Stop = %v, catch-up finished = %v: Stop must wait for it", err, finished)
+		}
+	})
+}

@@ -44,9 +44,15 @@ Usage:
   rankpulse alerts retry|drop ID [--webhook NAME]
                                             send an undelivered alert again now / give it up
   rankpulse version                         version, commit, Go version
+  rankpulse help [COMMAND]                  this text, or one command's usage and flags
 
 --config defaults to $RANKPULSE_CONFIG, else ./rankpulse.yaml if present,
-else the built-in defaults. Run "rankpulse COMMAND -h" for a command's flags.
+else the built-in defaults. Run "rankpulse help COMMAND" (or "rankpulse
+COMMAND -h") for a command's flags.
+
+Exit codes: 0 success; 1 runtime failure; 2 usage or config error; 3 the
+sweep finished but some charts failed (run --once, scrape); 130 or 143 a
+run --once stopped by SIGINT or SIGTERM before it fetched every chart.
 `
 
 // usageError is a bad command line: exit code 2.
@@ -94,7 +100,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "version", "--version":
 		c.versionCmd()
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		err = c.helpCmd(ctx, rest)
 	default:
 		err = usagef("unknown command %q (see `rankpulse help`)", cmd)
 	}
@@ -131,6 +137,7 @@ func (c *cli) exitCode(err error) int {
 func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("rankpulse "+name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
+	setUsage(fs, name)
 	return fs
 }
 

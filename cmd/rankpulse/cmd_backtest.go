@@ -52,8 +52,16 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 	eng := alerts.New(cfg.Alerts, cfg.WatchIndex())
 	enc := json.NewEncoder(c.stdout)
 	enc.SetEscapeHTML(false)
-	n := 0
+	n, watched := 0, 0
+	watch := cfg.WatchIndex()
 	evaluate := func(slot time.Time, snaps []chart.Snapshot) error {
+		for _, s := range snaps {
+			for _, e := range s.Entries {
+				if _, ok := watch[s.Store][e.AppID]; ok {
+					watched++
+				}
+			}
+		}
 		for _, a := range eng.Evaluate(slot, snaps) {
 			n++
 			if err := enc.Encode(a); err != nil {
@@ -79,6 +87,13 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.stderr, "backtest: %d alerts from %s\n", n, name)
+	if n == 0 && cfg.Alerts.WatchOnly {
+		why := "the watched apps in it did not move enough to alert"
+		if watched == 0 {
+			why = fmt.Sprintf("none of the %d apps of the watch list is in it", len(cfg.Watch))
+		}
+		fmt.Fprintf(c.stderr, "backtest: note: alerts.watch_only is on, so only the watch list can alert, and %s; set alerts.watch_only: false (or add the apps to watch) in the --config file to let any app in the charts alert\n", why)
+	}
 	if bad > 0 {
 		fmt.Fprintf(c.stderr, "backtest: skipped %d bad lines\n", bad)
 		return &exitError{exitFailure}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rankpulse/rankpulse/chart"
@@ -154,7 +155,7 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 	defer db.Close()
 	watch := cfg.WatchIndex()
 	w := chart.NewWriter(c.stdout)
-	unreadable := 0
+	unreadable, exported := 0, 0
 	q.OnCorrupt = func(ce *storage.CorruptError) error {
 		unreadable++
 		fmt.Fprintf(c.stderr, "rankpulse: skipped: %v\n", ce)
@@ -164,6 +165,7 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 		for i, e := range s.Entries {
 			s.Entries[i].Watch = watch[s.Store][e.AppID]
 		}
+		exported++
 		return w.Write(&s)
 	})
 	if err != nil {
@@ -175,5 +177,37 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 	if unreadable > 0 {
 		return fmt.Errorf("%d stored snapshot(s) could not be read and were skipped (listed above); every other snapshot was exported", unreadable)
 	}
+	if exported == 0 {
+		return nothingToExport(ctx, db, q, *since, *until)
+	}
 	return nil
+}
+
+// nothingToExport explains an empty export: an empty store (often the
+// wrong data_dir) or a range that holds nothing. It is an error (exit 1),
+// so that a backup script notices.
+func nothingToExport(ctx context.Context, db *storage.DB, q storage.Query, since, until string) error {
+	st, err := db.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Snapshots == 0 {
+		return fmt.Errorf("nothing to export: the embedded store %s holds no snapshot yet (run `rankpulse run` or `rankpulse import` first, or point data_dir at the directory the daemon writes to)", db.Path())
+	}
+	var flags []string
+	if since != "" {
+		flags = append(flags, "--since "+since)
+	}
+	if until != "" {
+		flags = append(flags, "--until "+until)
+	}
+	asked := fmt.Sprintf("within %s (%s to %s)", strings.Join(flags, " "), rangeEnd(q.Since, "the start"), rangeEnd(q.Until, "now"))
+	return fmt.Errorf("nothing to export: none of the %d stored snapshots (%s to %s) is %s", st.Snapshots, st.Oldest.Format(time.RFC3339), st.Newest.Format(time.RFC3339), asked)
+}
+
+func rangeEnd(t time.Time, zero string) string {
+	if t.IsZero() {
+		return zero
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -45,7 +47,7 @@ func (c *cli) historyCmd(ctx context.Context, args []string) error {
 	}
 	for _, cc := range splitList(*country) {
 		if !chart.HasCountry(chart.AppStore, cc) && !chart.HasCountry(chart.GooglePlay, cc) {
-			return usagef("--country %q: not a country code either store serves (two lowercase letters, e.g. us, tr)", cc)
+			return usagef("--country %q: not a country code either store serves (two lowercase letters, e.g. us, tr)%s", cc, didYouMean(cc))
 		}
 	}
 	from, err := parseSince(*since, time.Now())
@@ -101,6 +103,13 @@ func (c *cli) historyCmd(ctx context.Context, args []string) error {
 		}
 		points = append(points, pts...)
 	}
+	// Rows of the same time (several charts, both stores) in a fixed
+	// order; the store returns them in the order their charts were first
+	// stored.
+	slices.SortStableFunc(points, func(a, b storage.Point) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.Key.Store, b.Key.Store), cmp.Compare(a.Key.Country, b.Key.Country),
+			cmp.Compare(slices.Index(chart.Charts, a.Key.Chart), slices.Index(chart.Charts, b.Key.Chart)), compareCategory(a.Key.Category, b.Key.Category))
+	})
 	if len(points) == 0 {
 		what := *app
 		if *watch != "" {
@@ -109,6 +118,19 @@ func (c *cli) historyCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("no stored snapshots for %s since %s matching these filters", what, from.Format(time.RFC3339))
 	}
 	return writeHistory(c, *format, points, ids)
+}
+
+// compareCategory orders "all" first, then the store's ids.
+func compareCategory(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == chart.All:
+		return -1
+	case b == chart.All:
+		return 1
+	}
+	return cmp.Compare(a, b)
 }
 
 func watchNames(cfg *config.Config) string {

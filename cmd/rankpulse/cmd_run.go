@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/rankpulse/rankpulse/config"
@@ -16,7 +19,7 @@ import (
 func (c *cli) runCmd(ctx context.Context, args []string) error {
 	fs := c.flags("run")
 	cfgPath := fs.String("config", "", "config file (default $RANKPULSE_CONFIG, else ./rankpulse.yaml, else built-in defaults)")
-	once := fs.Bool("once", false, "run every job's sweep now, wait for writes, and exit (3 if some charts failed)")
+	once := fs.Bool("once", false, "run every job's sweep now, wait for writes, and exit (3 if some charts failed; 130/143 if SIGINT/SIGTERM stopped it before every chart was fetched)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -36,21 +39,55 @@ func (c *cli) runCmd(ctx context.Context, args []string) error {
 	if !*once {
 		return d.Run(ctx)
 	}
-	code := exitOK
+	code, notFetched := exitOK, 0
 	for _, s := range d.Once(ctx) {
-		fmt.Fprintf(c.stderr, "job %s: %d charts, %d complete, %d incomplete, %d failed, %d entries, %d alerts in %s\n",
-			s.Job, s.Charts, s.Complete, s.Incomplete, s.Failed, s.Points, s.Alerts, s.Duration.Round(time.Millisecond))
+		failed := strconv.Itoa(s.Failed)
+		if s.NotFetched > 0 {
+			failed += fmt.Sprintf(" failed (%d not fetched)", s.NotFetched)
+		} else {
+			failed += " failed"
+		}
+		fmt.Fprintf(c.stderr, "job %s: %d charts, %d complete, %d incomplete, %s, %d entries, %d alerts in %s\n",
+			s.Job, s.Charts, s.Complete, s.Incomplete, failed, s.Points, s.Alerts, s.Duration.Round(time.Millisecond))
 		for _, e := range s.Errors {
 			fmt.Fprintf(c.stderr, "  e.g. %s\n", e)
 		}
 		if !s.OK() {
 			code = exitPartial
 		}
+		if s.Interrupted {
+			notFetched += s.NotFetched
+		}
+	}
+	if notFetched > 0 {
+		fmt.Fprintf(c.stderr, "rankpulse: run --once interrupted (%v): %d charts were not fetched and count as failed; nothing is stored for them (what was fetched is stored); run it again to fetch them\n",
+			context.Cause(ctx), notFetched)
+		code = interruptedCode(ctx)
 	}
 	if code != exitOK {
 		return &exitError{code}
 	}
 	return nil
+}
+
+// stopSignal is the cause of the context main cancels on SIGINT or
+// SIGTERM.
+type stopSignal struct{ sig os.Signal }
+
+func (s *stopSignal) Error() string { return s.sig.String() + " signal received" }
+
+// interruptedCode is the exit code of a `run --once` stopped by a signal
+// before it fetched every chart: 128 + the signal's number, as a shell
+// reports a process killed by it (130 for SIGINT, 143 for SIGTERM); 130
+// when the cause is not a signal.
+func interruptedCode(ctx context.Context) int {
+	var s *stopSignal
+	if errors.As(context.Cause(ctx), &s) {
+		if n, ok := s.sig.(syscall.Signal); ok {
+			return 128 + int(n)
+		}
+	}
+	return 128 + int(syscall.SIGINT)
 }
 
 // openDaemon opens storage and sinks; a missing InfluxDB database is a

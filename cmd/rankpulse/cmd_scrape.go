@@ -154,7 +154,7 @@ func scrapeJob(stores, countries, charts, categories string, depth int) (config.
 			known = known || chart.HasCountry(s, cc)
 		}
 		if !known {
-			return job, usagef("--country %q: not a country code %s serves", cc, stores)
+			return job, usagef("--country %q: not a country code %s serves%s", cc, stores, didYouMean(cc))
 		}
 	}
 	cats := splitList(categories)
@@ -178,6 +178,15 @@ func scrapeJob(stores, countries, charts, categories string, depth int) (config.
 		return job, usagef("--store, --country, --chart and --category must not be empty")
 	}
 	return job, nil
+}
+
+// didYouMean suggests the country code cc was probably meant to be, as
+// config check does.
+func didYouMean(cc string) string {
+	if s := config.SuggestCountry(cc); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
 }
 
 // progress shows charts done/total on a terminal.
