@@ -18,6 +18,7 @@ import (
 	"github.com/rankpulse/rankpulse/alerts/webhook"
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/config"
+	"github.com/rankpulse/rankpulse/daemon/statuspage"
 	"github.com/rankpulse/rankpulse/metrics"
 	"github.com/rankpulse/rankpulse/scheduler"
 	"github.com/rankpulse/rankpulse/scrapers"
@@ -51,6 +52,7 @@ type Daemon struct {
 	emu    sync.Mutex
 	engine *alerts.Engine
 	hooks  *webhook.Dispatcher // nil without webhooks
+	status *statuspage.Page
 
 	mu        sync.Mutex
 	addr      string
@@ -154,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		d.Close(ctx)
 		return nil, err
 	}
+	d.status = d.newStatusPage()
 	return d, nil
 }
 
@@ -163,6 +166,7 @@ func (d *Daemon) DB() *storage.DB { return d.db }
 // Close flushes nothing new: it stops the sinks (whatever they hold stays
 // spooled) and closes the store.
 func (d *Daemon) Close(ctx context.Context) error {
+	d.status.Close()
 	var errs []error
 	for _, s := range d.sinks {
 		errs = append(errs, s.Close(ctx))
@@ -249,6 +253,7 @@ func (d *Daemon) sweep(ctx context.Context, job config.Job, slot time.Time, requ
 					d.log.Error("embedded store refused a snapshot; it still goes to the sinks", "chart", s.Key().String(), "error", err)
 				} else {
 					d.m.SnapshotsStored.Inc()
+					d.status.Snapshot(&s)
 				}
 				sum.count(&s)
 				fetched[s.Key()] = true
@@ -517,6 +522,7 @@ func (d *Daemon) evaluate(ctx context.Context, slot time.Time, snaps []chart.Sna
 	if len(raised) > 0 {
 		d.hooks.Notify()
 	}
+	d.status.Alerts(raised)
 	for _, a := range raised {
 		d.m.Alerts.WithLabelValues(a.Kind, a.Severity).Inc()
 		level := slog.LevelWarn

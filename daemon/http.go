@@ -61,8 +61,11 @@ func (d *Daemon) Addr() string {
 	return d.addr
 }
 
-// Handler serves /healthz, /readyz, /metrics and the status page.
+// Handler serves /healthz, /readyz, /metrics and the status pages. The
+// first call starts rebuilding the status pages' summaries from the
+// embedded store, in the background.
 func (d *Daemon) Handler() http.Handler {
+	d.status.Start()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -70,7 +73,7 @@ func (d *Daemon) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", d.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.m.Registry, promhttp.HandlerOpts{Registry: d.m.Registry}))
-	mux.HandleFunc("GET /{$}", d.statusPage)
+	d.status.Register(mux)
 	return mux
 }
 

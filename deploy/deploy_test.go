@@ -6,6 +6,7 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -18,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	sdkdashboard "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"go.yaml.in/yaml/v3"
 
@@ -81,7 +85,9 @@ func queries(name string, d map[string]any) []query {
 	}
 	for _, a := range d["annotations"].(map[string]any)["list"].([]any) {
 		a := a.(map[string]any)
-		out = append(out, query{name, "annotation " + a["name"].(string), uidOf(a["datasource"]), a["query"].(string)})
+		target, _ := a["target"].(map[string]any)
+		text, _ := target["query"].(string)
+		out = append(out, query{name, "annotation " + a["name"].(string), uidOf(a["datasource"]), text})
 	}
 	for _, p := range d["panels"].([]any) {
 		p := p.(map[string]any)
@@ -200,6 +206,67 @@ func TestDashboardsUseOnlyTheSpecSchema(t *testing.T) {
 	}
 	if n < 20 {
 		t.Fatalf("only %d queries found", n)
+	}
+}
+
+// grafanaSchema decodes a dashboard the way the Grafana Foundation SDK's
+// strict decoder does: every required field there, every field known, of
+// the right type, for the dashboard, its variables and annotations, and
+// each panel's options and field config as its plugin (timeseries, table,
+// geomap) defines them. Queries are InfluxQL and Flux strings it does not
+// read: TestEveryDashboardQueryAgainstInfluxDB runs them.
+func grafanaSchema(b []byte) error {
+	plugins.RegisterDefaultPlugins()
+	var d sdkdashboard.Dashboard
+	// v0.0.22 returns its (nil) list of errors as a non-nil error when
+	// there is none.
+	var errs cog.BuildErrors
+	if err := d.UnmarshalJSONStrict(b); err != nil && (!errors.As(err, &errs) || len(errs) > 0) {
+		return err
+	}
+	return d.Validate()
+}
+
+func TestDashboardsFollowGrafanasSchema(t *testing.T) {
+	for name, d := range dashgen.All() {
+		b, err := dashgen.Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := grafanaSchema(b); err != nil {
+			t.Errorf("%s does not follow Grafana's dashboard schema:\n%v", name, err)
+		}
+	}
+}
+
+// The schema check catches the slips a hand-written dashboard can make.
+func TestSchemaCheckCatchesBrokenDashboards(t *testing.T) {
+	for _, tt := range []struct {
+		what  string
+		wreck func(d dashgen.M)
+		want  string
+	}{
+		{"a misspelt dashboard key", func(d dashgen.M) { d["titel"] = "x" }, "unexpected field 'titel'"},
+		{"a table without its header option", func(d dashgen.M) { delete(d["panels"].([]dashgen.M)[1]["options"].(dashgen.M), "showHeader") }, "options.showHeader: required"},
+		{"a misspelt field-config option", func(d dashgen.M) {
+			d["panels"].([]dashgen.M)[0]["fieldConfig"].(dashgen.M)["defaults"].(dashgen.M)["custom"].(dashgen.M)["lineInterpolaton"] = "linear"
+		}, "unexpected field 'lineInterpolaton'"},
+		{"a legend without showLegend", func(d dashgen.M) {
+			delete(d["panels"].([]dashgen.M)[0]["options"].(dashgen.M)["legend"].(dashgen.M), "showLegend")
+		}, "legend.showLegend: required"},
+		{"a variable refresh of the wrong type", func(d dashgen.M) { d["templating"].(dashgen.M)["list"].([]dashgen.M)[0]["refresh"] = "often" }, "list[0].refresh: json: cannot unmarshal"},
+		{"an annotation's query outside its target", func(d dashgen.M) { d["annotations"].(dashgen.M)["list"].([]dashgen.M)[0]["query"] = "SELECT 1" }, "unexpected field 'query'"},
+		{"a panel without its grid position's width", func(d dashgen.M) { delete(d["panels"].([]dashgen.M)[0]["gridPos"].(dashgen.M), "w") }, "gridPos.w: required"},
+	} {
+		d := dashgen.Ranks()
+		tt.wreck(d)
+		b, err := dashgen.Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := grafanaSchema(b); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: the schema check says %v, want an error about %s", tt.what, err, tt.want)
+		}
 	}
 }
 

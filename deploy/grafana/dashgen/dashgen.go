@@ -22,21 +22,37 @@ type M = map[string]any
 
 func ds(uid string) M { return M{"type": "influxdb", "uid": uid} }
 
-// variable is a query template variable.
+// variable is a query template variable. A single-value variable starts
+// unset (Grafana picks the first value); a multi-value one on All.
 func variable(uid, name, label, query string, multi bool) M {
 	v := M{
 		"name": name, "label": label, "type": "query", "datasource": ds(uid),
 		"query": query, "definition": query, "refresh": 2, "sort": 1,
-		"multi": multi, "includeAll": multi, "current": M{},
+		"multi": multi, "includeAll": multi, "current": M{"text": "", "value": ""},
 	}
 	if multi {
 		v["allValue"] = ".*"
+		v["current"] = M{"text": []string{"All"}, "value": []string{"$__all"}}
 	}
 	return v
 }
 
 func influxqlTarget(query, alias string) M {
 	return M{"refId": "A", "datasource": ds(InfluxQL), "query": query, "rawQuery": true, "resultFormat": "time_series", "alias": alias}
+}
+
+// tableOptions are a table panel's options, sorted by a column.
+func tableOptions(sortBy string, desc bool) M {
+	o := M{"showHeader": true, "frameIndex": 0}
+	if sortBy != "" {
+		o["sortBy"] = []M{{"displayName": sortBy, "desc": desc}}
+	}
+	return o
+}
+
+// legendTable is a time series' legend: a table on the right.
+func legendTable() M {
+	return M{"legend": M{"showLegend": true, "displayMode": "table", "placement": "right", "calcs": []string{"lastNotNull", "min"}}, "tooltip": M{"mode": "multi", "sort": "asc"}}
 }
 
 func tableTarget(ref, query string) M {
@@ -94,12 +110,17 @@ func chartVars(countryMulti bool) []M {
 	}
 }
 
-// alertAnnotations marks rank_alert events on time series.
+// alertAnnotations marks rank_alert events on time series. The query is
+// the annotation's target, as Grafana's InfluxDB data source stores it
+// (it migrates the older top-level query, textColumn and tagsColumn there).
 func alertAnnotations() []M {
 	return []M{{
 		"name": "rankpulse alerts", "datasource": ds(InfluxQL), "enable": true, "iconColor": "red",
-		"query":      `SELECT "summary" FROM "rank_alert" WHERE "store" =~ /^$store$/ AND $timeFilter`,
-		"textColumn": "summary", "tagsColumn": "kind,app_name,country",
+		"target": M{
+			"refId": "Anno", "fromAnnotations": true, "rawQuery": true,
+			"query":      `SELECT "summary" FROM "rank_alert" WHERE "store" =~ /^$store$/ AND $timeFilter`,
+			"textColumn": "summary", "tagsColumn": "kind,app_name,country",
+		},
 	}}
 }
 
@@ -118,13 +139,13 @@ func Ranks() M {
 			"targets": []M{influxqlTarget(`SELECT last("rank") FROM "app_rank" WHERE `+where+` AND $timeFilter GROUP BY time($__interval), "app_name", "country" fill(none)`,
 				"$tag_app_name · $tag_country")},
 			"fieldConfig": rankAxis(),
-			"options":     M{"legend": M{"displayMode": "table", "placement": "right", "calcs": []string{"lastNotNull", "min"}}, "tooltip": M{"mode": "multi", "sort": "asc"}},
+			"options":     legendTable(),
 		},
 		{
 			"type": "table", "title": "Latest rank", "gridPos": gridPos(0, 12, 24, 10), "datasource": ds(InfluxQL),
 			"targets":     []M{tableTarget("A", `SELECT last("rank") AS "rank" FROM "app_rank" WHERE `+where+` AND $timeFilter GROUP BY "app_name", "country"`)},
 			"fieldConfig": M{"defaults": M{"decimals": 0}, "overrides": []M{}},
-			"options":     M{"sortBy": []M{{"displayName": "rank", "desc": false}}},
+			"options":     tableOptions("rank", false),
 		},
 	}, alertAnnotations())
 }
@@ -168,7 +189,7 @@ func RanksFlux() M {
 			"description": "Rank of the selected apps per country; rank 1 is at the top.",
 			"datasource":  ds(Flux), "targets": []M{fluxTarget(query)},
 			"fieldConfig": rankAxis(),
-			"options":     M{"legend": M{"displayMode": "table", "placement": "right", "calcs": []string{"lastNotNull", "min"}}, "tooltip": M{"mode": "multi", "sort": "asc"}},
+			"options":     legendTable(),
 		},
 	}, nil)
 }
@@ -208,7 +229,7 @@ func Countries() M {
 					},
 				}},
 			},
-			"options": M{"sortBy": []M{{"displayName": "rank", "desc": false}}},
+			"options": tableOptions("rank", false),
 		},
 		{
 			"type": "geomap", "title": "Rank on the map", "gridPos": gridPos(10, 0, 14, 20), "datasource": ds(Flux),
@@ -223,7 +244,10 @@ from(bucket: v.defaultBucket)
   |> group()`)},
 			"fieldConfig": M{"defaults": M{"thresholds": colour, "color": M{"mode": "thresholds"}}, "overrides": []M{}},
 			"options": M{
-				"view": M{"id": "zero", "zoom": 1},
+				"view":     M{"id": "zero", "zoom": 1},
+				"controls": M{"showZoom": true, "mouseWheelZoom": true},
+				"basemap":  M{"type": "default", "name": "Basemap"},
+				"tooltip":  M{"mode": "details"},
 				"layers": []M{{
 					"type": "markers", "name": "rank",
 					"location": M{"mode": "lookup", "lookup": "code", "gazetteer": "public/gazetteer/countries.json"},
@@ -247,6 +271,7 @@ func Movers() M {
 				{"id": "sortBy", "options": M{"sort": []M{{"field": "change", "desc": desc}}}},
 			},
 			"fieldConfig": M{"defaults": M{"decimals": 0}, "overrides": []M{}},
+			"options":     tableOptions("", false),
 		}
 	}
 	return dashboard("rankpulse-movers", "rankpulse · Movers (24 h)", chartVars(false), []M{
@@ -279,6 +304,7 @@ func Health() M {
 			"type": "table", "title": "Errors", "gridPos": gridPos(12, 8, 12, 8), "datasource": ds(InfluxQL),
 			"description": "Charts that failed or came back short, newest first.",
 			"targets":     []M{tableTarget("A", `SELECT "error", "entries" FROM "chart_scrape" WHERE "store" =~ /^$store$/ AND "complete" = false AND $timeFilter GROUP BY "store", "country", "chart", "category", "source" ORDER BY time DESC LIMIT 50`)},
+			"options":     tableOptions("", false),
 		},
 	}, nil)
 }

@@ -5,9 +5,14 @@
 //     first time, cached after), started on a free loopback port with a
 //     temporary directory and Flux enabled, and stopped at the end;
 //  2. gofmt and go vet over the tree;
-//  3. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1, so
-//     integration tests fail rather than skip without InfluxDB;
-//  4. each fuzz target for a few seconds.
+//  3. Debian's chromium for the status pages' browser tests: installed with
+//     apt-get when /usr/bin/chromium is missing and we run as root (CI),
+//     a clear failure otherwise;
+//  4. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1 and
+//     RANKPULSE_REQUIRE_BROWSER=1, so integration tests fail rather than
+//     skip without InfluxDB or Chromium; the browser tests' screenshots go
+//     to .cache/artifacts/screenshots;
+//  5. each fuzz target for a few seconds.
 package main
 
 import (
@@ -88,6 +93,10 @@ func testAll(ctx context.Context, fuzzTime time.Duration, run string, pkgs []str
 	os.Setenv("RANKPULSE_INFLUX_URL", srv.URL)
 	os.Setenv("RANKPULSE_INFLUXD", bin)
 	os.Setenv("RANKPULSE_REQUIRE_INFLUX", "1")
+	if err := browser(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
 
 	args := []string{"test", "-race", "-count=1", "-timeout=15m"}
 	if run != "" {
@@ -100,6 +109,11 @@ func testAll(ctx context.Context, fuzzTime time.Duration, run string, pkgs []str
 	if ok && fuzzTime > 0 && run == "" {
 		for _, f := range fuzzTargets {
 			ok = step("go", "test", "-run=^$", "-fuzz=^"+f.name+"$", "-fuzztime="+fuzzTime.String(), f.pkg) && ok
+		}
+	}
+	if shots := filepath.Join(os.Getenv("RANKPULSE_ARTIFACTS"), "screenshots"); os.Getenv("RANKPULSE_ARTIFACTS") != "" {
+		if _, err := os.Stat(shots); err == nil {
+			fmt.Fprintf(os.Stderr, "==> status page screenshots in %s\n", shots)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "==> done in %s\n", time.Since(start).Round(time.Second))
@@ -131,4 +145,43 @@ func influxd(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("install influxd: %w", err)
 	}
 	return bin, nil
+}
+
+// chromiumBin is where Debian's chromium package puts the browser.
+const chromiumBin = "/usr/bin/chromium"
+
+// browser makes sure the browser tests have Chromium, installing Debian's
+// package when it is missing and we are root (CI runs as root on a machine
+// with nothing installed), and sets the tests' environment.
+func browser(ctx context.Context) error {
+	bin := os.Getenv("RANKPULSE_CHROMIUM")
+	if bin == "" {
+		bin = chromiumBin
+	}
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("RANKPULSE_CHROMIUM") != "" || os.Geteuid() != 0 {
+			return fmt.Errorf("the browser tests need Chromium and %s is missing: install it (Debian: sudo apt-get install -y chromium) or set RANKPULSE_CHROMIUM to a Chromium binary", bin)
+		}
+		fmt.Fprintln(os.Stderr, "==> apt-get update && apt-get install -y chromium (first run only)")
+		for _, args := range [][]string{{"update"}, {"install", "-y", "chromium"}} {
+			cmd := exec.CommandContext(ctx, "apt-get", args...)
+			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("install chromium for the browser tests: apt-get %s: %w", strings.Join(args, " "), err)
+			}
+		}
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("apt-get installed chromium but %s is still missing: %w", bin, err)
+		}
+	}
+	artifacts, err := filepath.Abs(filepath.Join(".cache", "artifacts"))
+	if err != nil {
+		return err
+	}
+	os.Setenv("RANKPULSE_CHROMIUM", bin)
+	os.Setenv("RANKPULSE_REQUIRE_BROWSER", "1")
+	os.Setenv("RANKPULSE_ARTIFACTS", artifacts)
+	fmt.Fprintf(os.Stderr, "==> %s for the browser tests\n", bin)
+	return nil
 }
