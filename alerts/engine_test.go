@@ -78,7 +78,7 @@ func kinds(as []chart.Alert) []string {
 
 func TestSurgeIsJudgedOnLogRank(t *testing.T) {
 	e := engine(false)
-	b := board{store: "appstore", country: "us", category: "all", depth: 200, complete: true, place: map[string]int{"deep": 150, "third": 3, "daily": 12}}
+	b := board{store: "appstore", country: "us", category: "all", depth: 200, complete: true, place: map[string]int{"deep": 150, "eighth": 8, "daily": 12}}
 	for h := range 30 {
 		b.place["deep"] = 148 + h%5
 		b.place["daily"] = map[bool]int{true: 12, false: 9}[h%24 < 12] // #12 <-> #9 every day
@@ -86,18 +86,40 @@ func TestSurgeIsJudgedOnLogRank(t *testing.T) {
 			t.Fatalf("hour %d: ordinary movement alerted: %v", h, kinds(got))
 		}
 	}
+	// Read hourly, a move holds for two reads before it alerts.
 	b.place["deep"] = 20
-	a := only(t, run(e, 30, b.snapshot(30)), chart.KindSurge)
+	if got := run(e, 30, b.snapshot(30)); len(got) != 0 {
+		t.Fatalf("a move read once alerted: %v", kinds(got))
+	}
+	a := only(t, run(e, 31, b.snapshot(31)), chart.KindSurge)
 	if a.AppID != "deep" || *a.FromRank < 148 || *a.FromRank > 152 || *a.ToRank != 20 || a.Severity != "warning" || a.Country == nil || *a.Country != "us" || a.Watch != nil {
 		t.Fatalf("surge = %+v", a)
 	}
-	if want := fmt.Sprintf("Name deep rose from #%d to #20 in US top free (App Store) in ", *a.FromRank); !strings.HasPrefix(a.Summary, want) {
-		t.Fatalf("summary %q", a.Summary)
+	if want := fmt.Sprintf("Name deep rose from #%d to #20 in US top free (App Store) in 2h", *a.FromRank); a.Summary != want {
+		t.Fatalf("summary %q, want %q", a.Summary, want)
 	}
-	b.place["third"], b.place["deep"] = 1, 20
-	a = only(t, run(e, 31, b.snapshot(31)), chart.KindSurge)
-	if a.AppID != "third" || *a.FromRank != 3 || *a.ToRank != 1 {
-		t.Fatalf("#3 -> #1: %+v", a)
+	// #8 -> #2 is the same move in log-rank terms as #150 -> #38.
+	b.place["eighth"] = 2
+	run(e, 32, b.snapshot(32))
+	a = only(t, run(e, 33, b.snapshot(33)), chart.KindSurge)
+	if a.AppID != "eighth" || *a.FromRank != 8 || *a.ToRank != 2 {
+		t.Fatalf("#8 -> #2: %+v", a)
+	}
+}
+
+// A reshuffle of fewer than three places is not a surge, whatever its
+// ratio: #3 -> #1 is how a crowded top moves.
+func TestAMoveOfTwoPlacesIsNotASurge(t *testing.T) {
+	e := engine(false)
+	b := board{store: "appstore", country: "us", category: "all", depth: 200, complete: true, place: map[string]int{"third": 3}}
+	for h := range 30 {
+		run(e, h, b.snapshot(h))
+	}
+	b.place["third"] = 1
+	for h := 30; h < 34; h++ {
+		if got := run(e, h, b.snapshot(h)); len(got) != 0 {
+			t.Fatalf("#3 -> #1 alerted: %v", kinds(got))
+		}
 	}
 }
 
@@ -107,15 +129,20 @@ func TestCooldownAndEscalation(t *testing.T) {
 	for h := range 30 {
 		run(e, h, b.snapshot(h))
 	}
+	// Each rank is held for two hourly reads; the second read decides.
 	steps := []struct {
 		rank  int
 		alert bool
 	}{{20, true}, {18, false}, {14, false}, {11, false}, {9, true}, {8, false}, {4, true}, {3, false}, {2, true}, {1, true}, {1, false}}
-	for i, st := range steps {
-		h := 30 + i
+	h := 30
+	for _, st := range steps {
 		b.place["app"] = st.rank
-		got := run(e, h, b.snapshot(h))
-		if (len(got) == 1) != st.alert {
+		var got []chart.Alert
+		for range 2 {
+			got = append(got, run(e, h, b.snapshot(h))...)
+			h++
+		}
+		if (len(got) == 1) != st.alert || len(got) > 1 {
 			t.Fatalf("rank %d after the first surge: alerts %v, want alert=%v", st.rank, kinds(got), st.alert)
 		}
 	}
@@ -252,6 +279,7 @@ func TestMultiCountryIsOneAlertThatUpdates(t *testing.T) {
 		bs[cc].place["signal"] = 3
 		all = append(all, run(e, 24+i, slot(24+i)...)...)
 	}
+	all = append(all, run(e, 24+len(countries), slot(24+len(countries))...)...) // the last one holds
 	var ids []string
 	individual := 0
 	for _, a := range all {
@@ -277,7 +305,7 @@ func TestMultiCountryIsOneAlertThatUpdates(t *testing.T) {
 		}
 	}
 	last := all[len(all)-1]
-	if last.Revision != 4 || !strings.HasPrefix(last.Summary, "Name signal surged in 7 countries on App Store within 6h: DE, ES, FR, GB, IT, NL, US") {
+	if last.Revision != 4 || !strings.HasPrefix(last.Summary, "Name signal surged in 7 countries on App Store within 6h: DE, ES, FR, GB, IT, NL, US") || !last.Time.Equal(t0.Add(31*time.Hour)) {
 		t.Fatalf("last update %+v", last)
 	}
 }
@@ -505,15 +533,15 @@ func TestAFutureDatedReadDoesNotSilenceAChart(t *testing.T) {
 	b := board{store: "appstore", country: "us", category: "all", depth: 200, complete: true, place: map[string]int{"app": 150}}
 	run(e, 24*365*10, b.snapshot(24*365*10))
 	var got []chart.Alert
-	for h := range 36 {
+	for h := range 37 {
 		b.place["app"] = 148 + h%5
-		if h == 35 {
+		if h >= 35 {
 			b.place["app"] = 2
 		}
 		got = append(got, run(e, h, b.snapshot(h))...)
 	}
 	if countKind(got, chart.KindSurge) != 1 {
-		t.Fatalf("after a read dated ten years ahead: %v, want the surge at hour 35", kinds(got))
+		t.Fatalf("after a read dated ten years ahead: %v, want the surge at hour 36", kinds(got))
 	}
 }
 
@@ -534,7 +562,8 @@ func TestSummaryNamesAnAppWithoutAName(t *testing.T) {
 		run(e, h, nameless(h))
 	}
 	b.place["1400000001"] = 4
-	a := only(t, run(e, 30, nameless(30)), chart.KindSurge)
+	run(e, 30, nameless(30))
+	a := only(t, run(e, 31, nameless(31)), chart.KindSurge)
 	if !strings.HasPrefix(a.Summary, "1400000001 rose from #") {
 		t.Fatalf("summary %q: want the app id in place of the missing name", a.Summary)
 	}

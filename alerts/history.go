@@ -25,14 +25,43 @@ type HistoryReport struct {
 	MissedTop    []string // the ones not flagged
 	TopN         int
 	EntryExample []string
+	// Jumps are moves from #30 or below (or from below the chart) into the
+	// top 10 between two complete snapshots; FlaggedJumps were alerted in
+	// that slot.
+	Jumps        int
+	FlaggedJumps int
+	MissedJumps  []string
+	// ColdJumps were not flagged and came before their chart had
+	// alerts.min_span of history: no move can be judged then.
+	ColdJumps int
+	ColdList  []string
+	// ByCountry counts the alerts about the top N per country, and
+	// CountryDays the chart-days per country.
+	ByCountry   map[string]int
+	CountryDays map[string]int
 }
 
 func (r HistoryReport) String() string {
 	s := fmt.Sprintf("%d snapshots, %d chart-days; %d alerts, %d about the top %d = %.2f per chart-day; by kind %v\n"+
-		"entries straight into a top 3: %d, flagged %d",
-		r.Snapshots, r.ChartDays, r.Alerts, r.TopAlerts, r.TopN, r.PerChartDay, r.ByKind, r.TopEntries, r.FlaggedTop)
+		"entries straight into a top 3: %d, flagged %d; jumps from #30 or below into the top 10: %d, flagged %d",
+		r.Snapshots, r.ChartDays, r.Alerts, r.TopAlerts, r.TopN, r.PerChartDay, r.ByKind, r.TopEntries, r.FlaggedTop, r.Jumps, r.FlaggedJumps)
 	if len(r.MissedTop) > 0 {
-		s += "; missed: " + strings.Join(r.MissedTop, "; ")
+		s += "; missed entries: " + strings.Join(r.MissedTop, "; ")
+	}
+	if len(r.MissedJumps) > 0 {
+		s += "; missed jumps: " + strings.Join(r.MissedJumps, "; ")
+	}
+	if r.ColdJumps > 0 {
+		s += fmt.Sprintf("; not flagged, before their chart had min_span of history (%d): %s", r.ColdJumps, strings.Join(r.ColdList, "; "))
+	}
+	var cc []string
+	for c := range r.CountryDays {
+		cc = append(cc, c)
+	}
+	slices.Sort(cc)
+	for _, c := range cc {
+		s += fmt.Sprintf("\n   %s: %d alerts about the top %d over %d chart-days = %.2f per chart-day", strings.ToUpper(c), r.ByCountry[c], r.TopN, r.CountryDays[c],
+			float64(r.ByCountry[c])/float64(max(r.CountryDays[c], 1)))
 	}
 	for _, e := range r.EntryExample {
 		s += "\n   e.g. " + e
@@ -46,10 +75,11 @@ func ScoreHistory(r io.Reader, topN int) (HistoryReport, error) {
 	cfg := config.DefaultAlerts()
 	cfg.WatchOnly = false
 	eng := New(cfg, nil)
-	rep := HistoryReport{ByKind: map[string]int{}, TopN: topN}
+	rep := HistoryReport{ByKind: map[string]int{}, TopN: topN, ByCountry: map[string]int{}, CountryDays: map[string]int{}}
 	jr := chart.NewReader(r)
 	days := map[string]bool{}
-	prev := map[chart.Key]map[string]bool{} // last complete snapshot's apps
+	prev := map[chart.Key]map[string]int{} // last complete snapshot's ranks
+	first := map[chart.Key]time.Time{}      // first snapshot of each chart
 	var slot []chart.Snapshot
 	flush := func() {
 		if len(slot) == 0 {
@@ -62,8 +92,9 @@ func ScoreHistory(r io.Reader, topN int) (HistoryReport, error) {
 			rep.ByKind[a.Kind]++
 			if (a.FromRank != nil && *a.FromRank <= topN) || (a.ToRank != nil && *a.ToRank <= topN) {
 				rep.TopAlerts++
+				rep.ByCountry[a.CountryCode()]++
 			}
-			if a.Kind == chart.KindEntered || (a.Kind == chart.KindSurge && a.FromRank == nil) {
+			if a.Kind == chart.KindEntered || a.Kind == chart.KindSurge {
 				flagged[chart.Key{Store: a.Store, Country: a.CountryCode(), Chart: a.Chart, Category: a.Category}.String()+"/"+a.AppID] = true
 				if len(rep.EntryExample) < 3 && a.ToRank != nil && *a.ToRank <= 3 {
 					rep.EntryExample = append(rep.EntryExample, a.Summary)
@@ -72,26 +103,48 @@ func ScoreHistory(r io.Reader, topN int) (HistoryReport, error) {
 		}
 		for _, s := range slot {
 			k := s.Key()
-			days[k.String()+s.Time.Format("2006-01-02")] = true
+			if _, ok := first[k]; !ok {
+				first[k] = s.Time
+			}
+			cold := s.Time.Sub(first[k]) < cfg.MinSpan.D()
+			if d := k.String() + s.Time.Format("2006-01-02"); !days[d] {
+				days[d] = true
+				rep.CountryDays[s.Country]++
+			}
 			before := prev[k]
 			if before != nil && s.Complete {
 				for _, e := range s.Entries {
-					if e.Rank <= 3 && !before[e.AppID] {
+					was, in := before[e.AppID]
+					hit := flagged[k.String()+"/"+e.AppID]
+					what := fmt.Sprintf("%s #%d %s %s", k, e.Rank, e.Name, s.Time.Format(time.DateOnly))
+					if e.Rank <= 3 && !in {
 						rep.TopEntries++
-						if flagged[k.String()+"/"+e.AppID] {
+						if hit {
 							rep.FlaggedTop++
 						} else {
-							rep.MissedTop = append(rep.MissedTop, fmt.Sprintf("%s #%d %s %s", k, e.Rank, e.Name, s.Time.Format(time.DateOnly)))
+							rep.MissedTop = append(rep.MissedTop, what)
+						}
+					}
+					if e.Rank <= 10 && (!in || was >= 30) {
+						rep.Jumps++
+						switch {
+						case hit:
+							rep.FlaggedJumps++
+						case cold:
+							rep.ColdJumps++
+							rep.ColdList = append(rep.ColdList, fmt.Sprintf("%s (from #%d)", what, was))
+						default:
+							rep.MissedJumps = append(rep.MissedJumps, fmt.Sprintf("%s (from #%d)", what, was))
 						}
 					}
 				}
 			}
 			if s.Complete {
-				apps := map[string]bool{}
+				ranks := map[string]int{}
 				for _, e := range s.Entries {
-					apps[e.AppID] = true
+					ranks[e.AppID] = e.Rank
 				}
-				prev[k] = apps
+				prev[k] = ranks
 			}
 		}
 		slot = slot[:0]
@@ -117,5 +170,6 @@ func ScoreHistory(r io.Reader, topN int) (HistoryReport, error) {
 	rep.ChartDays = len(days)
 	rep.PerChartDay = float64(rep.TopAlerts) / float64(max(rep.ChartDays, 1))
 	slices.Sort(rep.MissedTop)
+	slices.Sort(rep.MissedJumps)
 	return rep, nil
 }

@@ -98,9 +98,9 @@ const DefaultUserAgent = "Mozilla/5.0 (compatible; rankpulse/1; +https://github.
 func DefaultAlerts() Alerts {
 	return Alerts{
 		WatchOnly:    true,
+		Window:       Duration(72 * time.Hour),
 		Lookback:     Duration(7 * 24 * time.Hour),
-		Baseline:     24,
-		MinHistory:   3,
+		MinHistory:   1,
 		MinSpan:      Duration(20 * time.Hour),
 		Cooldown:     Duration(24 * time.Hour),
 		Escalation:   2,

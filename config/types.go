@@ -167,15 +167,21 @@ func (w Watch) ID(store string) string {
 type Alerts struct {
 	// WatchOnly limits alerts to watched apps.
 	WatchOnly bool `yaml:"watch_only"`
+	// Window is the move window: a surge or drop is a move of at least
+	// min_ratio completed within it, in one step or over days.
+	Window Duration `yaml:"window"`
 	// Lookback is how far back the engine looks for an app's recent
-	// behaviour (and how much history it rebuilds after a restart).
+	// presence in a chart (an entry is an app absent from most of it).
 	Lookback Duration `yaml:"lookback"`
-	// Baseline is how many recent known snapshots of an app form its
-	// baseline; MinHistory how many it needs before surge/drop can fire.
-	Baseline   int `yaml:"baseline"`
+	// Baseline is no longer used (the move window replaced the baseline of
+	// recent snapshots); it is accepted so that older files still load, and
+	// `config check` says so.
+	Baseline int `yaml:"baseline"`
+	// MinHistory is how many readings of an app must precede a move's start
+	// before surge/drop can fire...
 	MinHistory int `yaml:"min_history"`
-	// MinSpan is how much time a baseline must cover (a day of hourly
-	// snapshots sees an app's daily cycle).
+	// ...and MinSpan how much time they must cover (a day of hourly
+	// readings sees an app's daily cycle).
 	MinSpan Duration `yaml:"min_span"`
 	// Cooldown: after an alert, the same series alerts again only for a
 	// bigger move (Escalation times the rank change) until Cooldown passes.
@@ -192,10 +198,10 @@ type Alerts struct {
 	Webhooks []Webhook `yaml:"webhooks"`
 }
 
-// MoveRule is when a rank move is sudden: large against the app's own
-// recent behaviour (MinZ robust standard deviations of its log-rank) and in
-// absolute terms (the rank changes by at least MinRatio times), landing
-// within the top MaxRank (surge) or leaving it (drop).
+// MoveRule is when a rank move is sudden: the rank changes by at least
+// MinRatio times within the move window, by at least MinZ times the chart's
+// typical one-step move at that rank, landing within the top MaxRank
+// (surge) or falling from it (drop).
 type MoveRule struct {
 	MinRatio float64 `yaml:"min_ratio"`
 	MinZ     float64 `yaml:"min_z"`

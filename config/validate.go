@@ -300,14 +300,17 @@ func (c *Config) validateWatch(v *validator) {
 
 func (c *Config) validateAlerts(v *validator) {
 	a := c.Alerts
+	if a.Window.D() < time.Hour || a.Window.D() > 30*24*time.Hour {
+		v.add("alerts.window", "must be between 1h and 30d (got %s)", a.Window)
+	}
 	if a.Lookback.D() < time.Hour {
 		v.add("alerts.lookback", "must be at least 1h (got %s)", a.Lookback)
 	}
-	if a.Baseline < 2 || a.Baseline > 1000 {
-		v.add("alerts.baseline", "must be between 2 and 1000 snapshots (got %d)", a.Baseline)
+	if a.Baseline != 0 {
+		c.Warnings = append(c.Warnings, "alerts.baseline is no longer used (surges and drops are judged over alerts.window); remove it")
 	}
-	if a.MinHistory < 1 || a.MinHistory > a.Baseline {
-		v.add("alerts.min_history", "must be between 1 and alerts.baseline (%d) (got %d)", a.Baseline, a.MinHistory)
+	if a.MinHistory < 1 || a.MinHistory > 1000 {
+		v.add("alerts.min_history", "must be between 1 and 1000 readings (got %d)", a.MinHistory)
 	}
 	if a.Cooldown.D() < 0 {
 		v.add("alerts.cooldown", "must not be negative (got %s)", a.Cooldown)

@@ -1,21 +1,30 @@
-// Package scenario generates realistic chart histories with scripted events
-// and scores an alert engine against them: recall and detection delay of
-// the events, false alerts per 1,000 background chart-snapshots, and the
-// number of multi-country alerts per multi-country event.
+// Package scenario generates chart histories with scripted, labelled moves
+// and scores an alert engine against them.
 //
-// The model: every store has a pool of apps; in each country an app's
+// The world: every store has a pool of apps; in each country an app's
 // popularity (log-score) is its global popularity plus a country bias, a
-// slow mean-reverting random walk, a daily cycle in the country's time zone
-// and hourly noise. A chart ranks the apps of its category by popularity
-// and shows the top Depth. Apps also launch and fade, entering and leaving
-// the charts. On top of that the scenario scripts:
+// slow mean-reverting random walk, a daily cycle in the country's time
+// zone, hourly noise, and churn: random kicks that decay over hours, more
+// often and larger the deeper an app sits and in the category chart than in
+// the overall one. Apps also launch and fade. A chart ranks the apps of its
+// category by popularity and shows the top Depth. With Faults, reads come
+// back short (incomplete), sweeps are skipped and a store has a six-hour
+// outage: the engine sees gaps and unknowns as it would in production.
 //
-//   - a January-2021-like surge: two watched apps rising from the lower
-//     chart to the top in many countries of both stores, onsets staggered;
-//   - a single-country surge;
-//   - a gradual decline (a control: it is not sudden and must stay quiet);
-//   - a ban: a top app vanishing from every chart of one country;
-//   - watched apps with big but ordinary daily oscillations (controls).
+// On top of that it scripts (see script.go) log-linear ramps of 1 to 72
+// hours with onsets spread over two days, slides, one-sweep jumps and
+// entries in many countries at once, a single-country step, a ban, and
+// controls that must stay quiet: daily oscillators (8 ↔ 14 and 15 ↔ 60)
+// and a decline slower than the move window (#8 → #45 over five days).
+//
+// Labels come from what the engine could see (label.go): a scripted move is
+// a labelled move in a chart when the ranks read there moved by at least
+// the engine's min_ratio; a smaller scripted move is neutral (alerts on it
+// are neither hits nor false). Score (score.go) reports recall per kind and
+// ramp length, detection delays from the onset and from the moment the
+// move first crossed min_ratio, false alerts per 1,000 chart-snapshots,
+// alerts on the controls, and the multi-country events: alert ids per
+// event and the share of their countries named.
 package scenario
 
 import (
@@ -23,7 +32,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/rankpulse/rankpulse/chart"
@@ -33,52 +41,59 @@ import (
 type Config struct {
 	Seed      uint64
 	Countries int // per store
-	Hours     int // hourly slots
-	Depth     int
-	Pool      int // apps per store
-	Start     time.Time
+	Hours     int // length of the world
+	// Every is the sampling interval in hours: 1 for hourly sweeps, 24 for
+	// a daily one.
+	Every int
+	Depth int
+	Pool  int // background apps per store
+	Start time.Time
+	// Faults turns on short reads, skipped sweeps and an outage.
+	Faults bool
+	// SurgeRatio and DropRatio are the moves that make a label: the
+	// engine's surge and drop min_ratio.
+	SurgeRatio, DropRatio float64
+	// MaxRank is the rank a surge must reach to be a labelled surge (the
+	// engine's surge.max_rank); FromRank the rank a drop must start from
+	// (drop.max_rank).
+	MaxRank, DropFrom int
 }
 
-// DefaultConfig is the evaluation the README reports.
+// DefaultConfig is the evaluation the README reports: 30 countries × 2
+// stores × 2 charts, hourly for 14 days, with faults.
 func DefaultConfig() Config {
-	return Config{Seed: 2021, Countries: 30, Hours: 240, Depth: 200, Pool: 2000, Start: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return Config{Seed: 101, Countries: 30, Hours: 14 * 24, Every: 1, Depth: 200, Pool: 2000,
+		Start: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC), Faults: true, SurgeRatio: 3, DropRatio: 3, MaxRank: 100, DropFrom: 50}
 }
 
-// Unit is one thing an engine should report: an event in one country.
-type Unit struct {
-	Event   string
-	Store   string
-	Country string
-	App     string
-	Onset   int      // slot index where the event starts
-	Kinds   []string // alert kinds that report it
-	Until   int      // alerts for it until this slot are true positives
-}
+// TuningSeeds are the seeds the engine's defaults were tuned on; EvalSeeds
+// are seeds never looked at while tuning, which the README and the tests
+// report and assert on.
+var (
+	TuningSeeds = []uint64{1, 2, 3}
+	EvalSeeds   = []uint64{101, 102, 103, 104, 105}
+)
 
-// Control is an app·country whose behaviour must not alert.
-type Control struct {
-	Event, Store, Country, App string
-}
-
-// Scenario is a generated history.
+// Scenario is a generated world.
 type Scenario struct {
-	cfg      Config
-	Watch    map[string]map[string]string
-	Units    []Unit
-	Controls []Control
-	// MultiEvents are the store·app pairs of the multi-country event.
-	MultiEvents [][2]string
-
-	stores    []*storeModel
+	cfg       Config
+	Watch     map[string]map[string]string
 	countries []string
+	stores    []*storeModel
+	moves     []*Move
+	controls  []Control
+	outage    map[string][2]int // store → [from, to) hours without any read
+}
+
+// Control is an app·store·country whose behaviour must not alert.
+type Control struct {
+	Name, Store, Country, App string
 }
 
 var (
-	categories = map[string][2]string{chart.AppStore: {"all", "6005"}, chart.GooglePlay: {"all", "COMMUNICATION"}}
-	// Watched apps: ids per store, and their role.
-	watched = []struct {
-		name, appstore, play string
-	}{
+	categories = map[string][2]string{chart.AppStore: {chart.All, "6005"}, chart.GooglePlay: {chart.All, "COMMUNICATION"}}
+	// watched apps: the names the scripts use, with their ids per store.
+	watched = []struct{ name, appstore, play string }{
 		{"signal", "874139669", "org.thoughtcrime.securesms"},
 		{"telegram", "686449807", "org.telegram.messenger"},
 		{"viber", "382617920", "com.viber.voip"},
@@ -88,18 +103,71 @@ var (
 		{"snapchat", "447188370", "com.snapchat.android"},
 		{"messenger", "454638411", "com.facebook.orca"},
 		{"wechat", "414478124", "com.tencent.mm"},
+		{"bip", "583274826", "com.turkcell.bip"},
+		{"threema", "578665578", "ch.threema.app"},
 	}
 )
+
+// New builds a scenario.
+func New(cfg Config) *Scenario {
+	if cfg.Every < 1 {
+		cfg.Every = 1
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	s := &Scenario{cfg: cfg, Watch: map[string]map[string]string{}, outage: map[string][2]int{}}
+	for _, c := range chart.AppStoreCountries {
+		if len(s.countries) == cfg.Countries {
+			break
+		}
+		if c.Code != "cn" && c.Code != "xk" { // both stores serve the rest
+			s.countries = append(s.countries, c.Code)
+		}
+	}
+	for _, store := range chart.Stores {
+		s.Watch[store] = map[string]string{}
+		s.stores = append(s.stores, s.newStore(store, rng))
+	}
+	s.script(rng)
+	if cfg.Faults {
+		for _, m := range s.stores {
+			from := cfg.Hours/3 + rng.IntN(cfg.Hours/3)
+			s.outage[m.name] = [2]int{from, from + 6}
+		}
+	}
+	return s
+}
+
+// Countries returns the scenario's countries.
+func (s *Scenario) Countries() []string { return s.countries }
+
+// Config returns the scenario's settings.
+func (s *Scenario) Config() Config { return s.cfg }
+
+// Moves returns the scripted moves.
+func (s *Scenario) Moves() []*Move { return s.moves }
+
+// Controls returns the apps that must stay quiet.
+func (s *Scenario) Controls() []Control { return s.controls }
+
+// SlotTime returns the time of hour h.
+func (s *Scenario) SlotTime(h int) time.Time { return s.cfg.Start.Add(time.Duration(h) * time.Hour) }
 
 type app struct {
 	id, name string
 	social   bool
-	base     float64   // global popularity
+	// A pinned app (every watched one) follows a rank path in the overall
+	// chart, so that scripted shapes are exact: logRank per country, a
+	// daily cycle of amp (log-rank) and the scripts' lift.
+	pinned  bool
+	logRank []float64
+	base    float64 // global popularity
 	bias     []float64 // per country
 	amp      float64   // daily cycle, log-score
 	phase    float64
 	walk     []float64 // per country
-	launch   int       // slot the app launches (-1: always there)
+	kick     []float64 // per country: churn, decaying
+	churn    float64   // how prone to kicks
+	launch   int       // hour the app launches (-1: always there)
 	fade     float64   // per-hour decay of a launch boost
 	boost    float64
 }
@@ -107,49 +175,17 @@ type app struct {
 type storeModel struct {
 	name   string
 	apps   []*app
-	byName map[string]*app
-	// script: extra log-score per (app, country index) as a function of slot
-	script map[string]map[int]func(h int) float64
-	banned map[string]map[int]int // app → country → slot from which it is gone
+	byID   map[string]*app
+	script map[string]map[int][]func(h int) float64 // app → country → extra log-score
+	banned map[string]map[int]int                   // app → country → hour from which it is gone
 }
-
-// New builds a scenario.
-func New(cfg Config) *Scenario {
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
-	s := &Scenario{cfg: cfg, Watch: map[string]map[string]string{}}
-	for i, c := range chart.AppStoreCountries {
-		if i >= cfg.Countries {
-			break
-		}
-		if c.Code == "cn" || c.Code == "xk" { // both stores serve the rest
-			cfg.Countries++
-			continue
-		}
-		s.countries = append(s.countries, c.Code)
-	}
-	for _, store := range chart.Stores {
-		s.Watch[store] = map[string]string{}
-		s.stores = append(s.stores, s.newStore(store, rng))
-	}
-	s.script(rng)
-	return s
-}
-
-// Countries returns the scenario's countries.
-func (s *Scenario) Countries() []string { return s.countries }
-
-// Slots returns the number of slots.
-func (s *Scenario) Slots() int { return s.cfg.Hours }
-
-// SlotTime returns the time of slot h.
-func (s *Scenario) SlotTime(h int) time.Time { return s.cfg.Start.Add(time.Duration(h) * time.Hour) }
 
 func (s *Scenario) newStore(name string, rng *rand.Rand) *storeModel {
-	m := &storeModel{name: name, byName: map[string]*app{}, script: map[string]map[int]func(int) float64{}, banned: map[string]map[int]int{}}
+	m := &storeModel{name: name, byID: map[string]*app{}, script: map[string]map[int][]func(int) float64{}, banned: map[string]map[int]int{}}
 	nc := len(s.countries)
 	mk := func(id, label string, social bool, base float64) *app {
 		a := &app{id: id, name: label, social: social, base: base, launch: -1,
-			bias: make([]float64, nc), walk: make([]float64, nc), phase: rng.Float64() * 2 * math.Pi}
+			bias: make([]float64, nc), walk: make([]float64, nc), kick: make([]float64, nc), phase: rng.Float64() * 2 * math.Pi}
 		for c := range a.bias {
 			a.bias[c] = rng.NormFloat64() * 0.5
 		}
@@ -161,8 +197,9 @@ func (s *Scenario) newStore(name string, rng *rand.Rand) *storeModel {
 		default:
 			a.amp = 0.3 + 0.3*rng.Float64()
 		}
+		a.churn = rng.ExpFloat64()
 		m.apps = append(m.apps, a)
-		m.byName[id] = a
+		m.byID[id] = a
 		return a
 	}
 	for i := range s.cfg.Pool {
@@ -184,19 +221,30 @@ func (s *Scenario) newStore(name string, rng *rand.Rand) *storeModel {
 			id = w.play
 		}
 		s.Watch[name][id] = w.name
-		mk(id, w.name+" messenger", true, 0)
+		a := mk(id, w.name+" messenger", true, 0)
+		a.churn = 0
 	}
 	return m
 }
 
-// setBase places a watched app around a target overall rank.
-func (m *storeModel) setBase(id string, rank float64, amp float64) {
-	a := m.byName[id]
-	a.base = -math.Log(rank)
-	a.amp = amp
-	for c := range a.bias {
-		a.bias[c] *= 0.2
+// place pins a watched app at a rank in every country (ranks[c]) in the
+// overall chart, with a daily cycle of amp (in log-rank).
+func (m *storeModel) place(id string, ranks []float64, amp float64) {
+	a := m.byID[id]
+	a.pinned, a.amp, a.logRank = true, amp, make([]float64, len(ranks))
+	for c, r := range ranks {
+		a.logRank[c] = math.Log(r)
 	}
+}
+
+// startRank is where a pinned app stands in a country before any script.
+func (m *storeModel) startRank(id string, c int) float64 { return math.Exp(m.byID[id].logRank[c]) }
+
+func (m *storeModel) addScript(id string, c int, f func(int) float64) {
+	if m.script[id] == nil {
+		m.script[id] = map[int][]func(int) float64{}
+	}
+	m.script[id][c] = append(m.script[id][c], f)
 }
 
 func (s *Scenario) idOf(store, name string) string {
@@ -208,151 +256,179 @@ func (s *Scenario) idOf(store, name string) string {
 	panic("scenario: no watched app " + name)
 }
 
-// ramp is a smooth 0→1 step starting at onset over hours.
-func ramp(h, onset int, hours float64) float64 {
-	x := float64(h-onset) / hours
-	switch {
-	case x <= 0:
+// churn is, by how deep an app usually sits, the chance per hour that its
+// popularity gets a kick in a country and the kick's spread (log-score):
+// the bottom of a chart churns, its top barely does. Apps of the category
+// (social) chart, which ranks fewer apps, are kicked half as often again.
+func churn(base float64, social bool) (rate, size float64) {
+	rate, size = 0.002, 0.15
+	switch usual := math.Exp(-base); {
+	case usual > 100:
+		rate, size = 0.03, 0.4
+	case usual > 30:
+		rate, size = 0.01, 0.3
+	}
+	if social {
+		rate *= 1.5
+	}
+	return rate, size
+}
+
+type scored struct {
+	a *app
+	v float64
+}
+
+// scores advances the world one hour in one country and returns every
+// listed app's score, best first: the background apps by popularity, the
+// pinned ones placed at their path's rank.
+func (m *storeModel) scores(h, c int, tz float64, rng *rand.Rand, out []scored) []scored {
+	out = out[:0]
+	var pinned []scored
+	for _, a := range m.apps {
+		if a.pinned {
+			if b, ok := m.banned[a.id][c]; !ok || h < b {
+				lr := a.logRank[c] + a.amp*math.Sin(2*math.Pi*float64(h)/24+a.phase+tz) + rng.NormFloat64()*0.04
+				for _, f := range m.script[a.id][c] {
+					lr -= f(h)
+				}
+				pinned = append(pinned, scored{a, lr})
+			}
+			continue
+		}
+		a.walk[c] += rng.NormFloat64()*0.012 - 0.01*a.walk[c]
+		a.kick[c] *= 0.75
+		if rate, size := churn(a.base, a.social); a.churn > 0 && rng.Float64() < rate*a.churn {
+			a.kick[c] += rng.NormFloat64() * size
+		}
+		if a.launch > h {
+			continue
+		}
+		if b, ok := m.banned[a.id][c]; ok && h >= b {
+			continue
+		}
+		v := a.base + a.bias[c] + a.walk[c] + a.kick[c] + a.amp*math.Sin(2*math.Pi*float64(h)/24+a.phase+tz) + rng.NormFloat64()*0.03
+		if a.launch >= 0 {
+			v += a.boost * math.Exp(-a.fade*float64(h-a.launch))
+		}
+		for _, f := range m.script[a.id][c] {
+			v += f(h)
+		}
+		out = append(out, scored{a, v})
+	}
+	slices.SortFunc(out, func(x, y scored) int {
+		switch {
+		case x.v > y.v:
+			return -1
+		case x.v < y.v:
+			return 1
+		}
 		return 0
-	case x >= 1:
-		return 1
-	}
-	return x * x * (3 - 2*x)
+	})
+	return insertPinned(out, pinned)
 }
 
-func (s *Scenario) script(rng *rand.Rand) {
-	nc := len(s.countries)
-	hours := s.cfg.Hours
-	t0 := hours * 2 / 5 // the big event starts after the baselines settle
-	for _, m := range s.stores {
-		// Background watched apps.
-		m.setBase(s.idOf(m.name, "messenger"), 12, 0.05)
-		m.setBase(s.idOf(m.name, "wechat"), 90, 0.05)
-		m.setBase(s.idOf(m.name, "whatsapp"), 3, 0.03)
-		// Oscillators: rank swings 15 <-> 60 every day.
-		m.setBase(s.idOf(m.name, "discord"), 30, 0.7)
-		m.setBase(s.idOf(m.name, "snapchat"), 25, 0.6)
-		// The January-2021-like surge.
-		m.setBase(s.idOf(m.name, "signal"), 160, 0.05)
-		m.setBase(s.idOf(m.name, "telegram"), 110, 0.05)
-		for _, name := range []string{"signal", "telegram"} {
-			id := s.idOf(m.name, name)
-			m.script[id] = map[int]func(int) float64{}
-			s.MultiEvents = append(s.MultiEvents, [2]string{m.name, id})
-			target := 2.0
-			if name == "telegram" {
-				target = 4
-			}
-			lift := math.Log(m.baseRank(id) / target)
-			for c := range nc * 2 / 3 {
-				onset := t0 + c*3/2 + rng.IntN(2)
-				dur := 2 + rng.Float64()*2
-				m.script[id][c] = func(h int) float64 { return lift * ramp(h, onset, dur) }
-				s.Units = append(s.Units, Unit{Event: "jan2021-" + name, Store: m.name, Country: s.countries[c], App: id, Onset: onset,
-					Kinds: []string{chart.KindSurge, chart.KindEntered, chart.KindMultiCountry}, Until: hours})
-			}
+// insertPinned places each pinned app (v: its log-rank) at that rank among
+// the sorted background apps, with a score between its neighbours.
+func insertPinned(out, pinned []scored) []scored {
+	slices.SortFunc(pinned, func(x, y scored) int {
+		switch {
+		case x.v < y.v:
+			return -1
+		case x.v > y.v:
+			return 1
 		}
-	}
-	as, gp := s.stores[0], s.stores[1]
-	// A single-country surge: viber from ~#80 to ~#6 in one App Store country.
-	viber := s.idOf(as.name, "viber")
-	as.setBase(viber, 80, 0.04)
-	gp.setBase(s.idOf(gp.name, "viber"), 80, 0.04)
-	cSurge, onSurge := nc-1, hours/4
-	as.script[viber] = map[int]func(int) float64{cSurge: func(h int) float64 { return math.Log(80.0/6) * ramp(h, onSurge, 2) }}
-	s.Units = append(s.Units, Unit{Event: "single-surge", Store: as.name, Country: s.countries[cSurge], App: viber, Onset: onSurge,
-		Kinds: []string{chart.KindSurge}, Until: hours})
-	// A gradual decline: line from ~#8 to ~#45 over five days (a control).
-	line := s.idOf(gp.name, "line")
-	gp.setBase(line, 8, 0.03)
-	as.setBase(s.idOf(as.name, "line"), 60, 0.04)
-	cDecline := nc - 2
-	gp.script[line] = map[int]func(int) float64{cDecline: func(h int) float64 {
-		return -math.Log(45.0/8) * math.Min(1, math.Max(0, float64(h-hours/4)/120))
-	}}
-	s.Controls = append(s.Controls, Control{"gradual-decline", gp.name, s.countries[cDecline], line})
-	// A ban: whatsapp gone from every Google Play chart of one country.
-	wa := s.idOf(gp.name, "whatsapp")
-	cBan, onBan := nc-3, hours*3/4
-	gp.banned[wa] = map[int]int{cBan: onBan}
-	s.Units = append(s.Units, Unit{Event: "ban", Store: gp.name, Country: s.countries[cBan], App: wa, Onset: onBan,
-		Kinds: []string{chart.KindRemoved}, Until: hours})
-	for _, m := range s.stores {
-		for _, name := range []string{"discord", "snapchat"} {
-			for _, cc := range s.countries {
-				s.Controls = append(s.Controls, Control{"oscillation", m.name, cc, s.idOf(m.name, name)})
-			}
+		return 0
+	})
+	for _, p := range pinned {
+		i := min(max(int(math.Round(math.Exp(p.v)))-1, 0), len(out))
+		v := 0.0
+		switch {
+		case len(out) == 0:
+		case i == 0:
+			v = out[0].v + 0.1
+		case i == len(out):
+			v = out[i-1].v - 0.1
+		default:
+			v = (out[i-1].v + out[i].v) / 2
 		}
+		out = slices.Insert(out, i, scored{p.a, v})
 	}
+	return out
 }
 
-func (m *storeModel) baseRank(id string) float64 { return math.Exp(-m.byName[id].base) }
-
-// Snapshots returns slot h's charts: every country × chart (top free) ×
-// category of both stores. Slots must be asked for in order (the random
-// walks advance).
-func (s *Scenario) Snapshots(h int, rng *rand.Rand) []chart.Snapshot {
+// hour produces hour h's charts of one store (nil when the store is not
+// read this hour). The world advances every hour, read or not.
+func (s *Scenario) hour(m *storeModel, h int, rng *rand.Rand, buf []scored) []chart.Snapshot {
 	at := s.SlotTime(h)
-	var out []chart.Snapshot
-	type scored struct {
-		a *app
-		v float64
+	read := h%s.cfg.Every == 0
+	if o, ok := s.outage[m.name]; ok && h >= o[0] && h < o[1] {
+		read = false
 	}
-	for _, m := range s.stores {
-		for c, cc := range s.countries {
-			tz := float64(c%24) / 24 * 2 * math.Pi
-			var all, social []scored
-			for _, a := range m.apps {
-				a.walk[c] += rng.NormFloat64()*0.012 - 0.01*a.walk[c]
-				if a.launch > h {
+	if read && s.cfg.Faults && rng.Float64() < 0.02 {
+		read = false // a skipped sweep
+	}
+	var out []chart.Snapshot
+	for c, cc := range s.countries {
+		tz := float64(c%24) / 24 * 2 * math.Pi
+		buf = m.scores(h, c, tz, rng, buf)
+		if !read {
+			continue
+		}
+		for i, cat := range categories[m.name] {
+			snap := chart.Snapshot{Time: at, Store: m.name, Country: cc, Chart: chart.TopFree, Category: cat,
+				Source: "scenario", Complete: true, Depth: s.cfg.Depth}
+			for _, sc := range buf {
+				if len(snap.Entries) == s.cfg.Depth {
+					break
+				}
+				if i == 1 && !sc.a.social {
 					continue
 				}
-				if b, ok := m.banned[a.id][c]; ok && h >= b {
-					continue
-				}
-				v := a.base + a.bias[c] + a.walk[c] + a.amp*math.Sin(2*math.Pi*float64(h)/24+a.phase+tz) + rng.NormFloat64()*0.03
-				if a.launch >= 0 {
-					v += a.boost * math.Exp(-a.fade*float64(h-a.launch))
-				}
-				if f, ok := m.script[a.id][c]; ok {
-					v += f(h)
-				}
-				all = append(all, scored{a, v})
-				if a.social {
-					social = append(social, scored{a, v})
-				}
+				snap.Entries = append(snap.Entries, chart.Entry{Rank: len(snap.Entries) + 1, AppID: sc.a.id, Name: sc.a.name})
 			}
-			for i, list := range [][]scored{all, social} {
-				sort.Slice(list, func(x, y int) bool { return list[x].v > list[y].v })
-				snap := chart.Snapshot{Time: at, Store: m.name, Country: cc, Chart: chart.TopFree, Category: categories[m.name][i],
-					Source: "scenario", Complete: true, Depth: s.cfg.Depth}
-				for r, sc := range list[:min(len(list), s.cfg.Depth)] {
-					snap.Entries = append(snap.Entries, chart.Entry{Rank: r + 1, AppID: sc.a.id, Name: sc.a.name})
-				}
-				out = append(out, snap)
+			if s.cfg.Faults && rng.Float64() < 0.02 { // a short read
+				snap.Complete, snap.Error = false, "scenario: short read"
+				snap.Entries = snap.Entries[:len(snap.Entries)/2]
 			}
+			out = append(out, snap)
 		}
 	}
 	return out
 }
 
-// Run feeds every slot to evaluate and returns what it alerted.
+// Run feeds every read slot to evaluate and returns what it alerted, with
+// what the engine could see of the scripted apps. A Scenario runs once.
 func (s *Scenario) Run(evaluate func(time.Time, []chart.Snapshot) []chart.Alert) Result {
-	rng := rand.New(rand.NewPCG(s.cfg.Seed, 0xc0ffee))
-	var res Result
-	for h := range s.cfg.Hours {
-		snaps := s.Snapshots(h, rng)
+	res := Result{seen: newObservations(s)}
+	s.run(func(h int, snaps []chart.Snapshot) {
 		res.ChartSnapshots += len(snaps)
+		res.seen.record(h, snaps)
 		for _, a := range evaluate(s.SlotTime(h), snaps) {
-			res.Alerts = append(res.Alerts, SlotAlert{Slot: h, Alert: a})
+			res.Alerts = append(res.Alerts, SlotAlert{Hour: h, Alert: a})
 		}
-	}
+	})
 	return res
 }
 
-// SlotAlert is an alert and the slot that raised it.
+// run generates the world hour by hour and hands each read slot to fn.
+func (s *Scenario) run(fn func(h int, snaps []chart.Snapshot)) {
+	rng := rand.New(rand.NewPCG(s.cfg.Seed, 0xc0ffee))
+	var buf []scored
+	for h := range s.cfg.Hours {
+		var snaps []chart.Snapshot
+		for _, m := range s.stores {
+			snaps = append(snaps, s.hour(m, h, rng, buf)...)
+		}
+		if len(snaps) > 0 {
+			fn(h, snaps)
+		}
+	}
+}
+
+// SlotAlert is an alert and the hour that raised it.
 type SlotAlert struct {
-	Slot  int
+	Hour  int
 	Alert chart.Alert
 }
 
@@ -360,131 +436,5 @@ type SlotAlert struct {
 type Result struct {
 	ChartSnapshots int
 	Alerts         []SlotAlert
-}
-
-// Report scores a result.
-type Report struct {
-	Units          int
-	Detected       int     // within MaxDelay snapshots of onset
-	Late           int     // detected, but later
-	Delays         []int   // per detected unit, snapshots after onset
-	FalseAlerts    int     // alerts that match no scripted unit
-	FalsePer1000   float64 // per 1,000 chart-snapshots
-	ChartSnapshots int
-	MultiAlerts    map[string]int // store/app → distinct multi-country alert ids
-	MultiUpdates   map[string]int // store/app → revisions after the first
-	ControlAlerts  map[string]int // control event → alerts
-	ByKind         map[string]int
-	Examples       []string // a few false alerts
-}
-
-// Recall is the share of units detected in time.
-func (r Report) Recall() float64 { return float64(r.Detected) / float64(max(r.Units, 1)) }
-
-// MaxDelay is how many snapshots after onset still count as "in time".
-const MaxDelay = 2
-
-// Score matches alerts to the scenario's units.
-func (s *Scenario) Score(res Result) Report {
-	rep := Report{Units: len(s.Units), ChartSnapshots: res.ChartSnapshots,
-		MultiAlerts: map[string]int{}, MultiUpdates: map[string]int{}, ControlAlerts: map[string]int{}, ByKind: map[string]int{}}
-	first := make([]int, len(s.Units))
-	for i := range first {
-		first[i] = -1
-	}
-	multiIDs := map[string]map[string]bool{}
-	for _, sa := range res.Alerts {
-		a := sa.Alert
-		rep.ByKind[a.Kind]++
-		matched := false
-		for i, u := range s.Units {
-			if u.Store != a.Store || u.App != a.AppID || !slices.Contains(u.Kinds, a.Kind) || sa.Slot < u.Onset || sa.Slot > u.Until {
-				continue
-			}
-			if a.Kind == chart.KindMultiCountry {
-				if !slices.Contains(a.Countries, u.Country) {
-					continue
-				}
-			} else if a.CountryCode() != u.Country {
-				continue
-			}
-			matched = true
-			if first[i] < 0 || sa.Slot < first[i] {
-				first[i] = sa.Slot
-			}
-		}
-		if a.Kind == chart.KindMultiCountry {
-			k := a.Store + "/" + a.AppID
-			if multiIDs[k] == nil {
-				multiIDs[k] = map[string]bool{}
-			}
-			multiIDs[k][a.ID] = true
-			if a.Revision > 0 {
-				rep.MultiUpdates[k]++
-			}
-		}
-		if matched {
-			continue
-		}
-		for _, c := range s.Controls {
-			if c.Store == a.Store && c.App == a.AppID && c.Country == a.CountryCode() {
-				rep.ControlAlerts[c.Event]++
-			}
-		}
-		rep.FalseAlerts++
-		if len(rep.Examples) < 8 {
-			rep.Examples = append(rep.Examples, fmt.Sprintf("slot %d %s: %s", sa.Slot, a.Kind, a.Summary))
-		}
-	}
-	for i, u := range s.Units {
-		if first[i] < 0 {
-			continue
-		}
-		d := first[i] - u.Onset
-		if d <= MaxDelay {
-			rep.Detected++
-			rep.Delays = append(rep.Delays, d)
-		} else {
-			rep.Late++
-		}
-	}
-	for _, ev := range s.MultiEvents {
-		k := ev[0] + "/" + ev[1]
-		rep.MultiAlerts[k] = len(multiIDs[k])
-	}
-	rep.FalsePer1000 = float64(rep.FalseAlerts) / float64(max(rep.ChartSnapshots, 1)) * 1000
-	return rep
-}
-
-// String formats a report.
-func (r Report) String() string {
-	hist := map[int]int{}
-	for _, d := range r.Delays {
-		hist[d]++
-	}
-	var delays []string
-	for d := 0; d <= MaxDelay; d++ {
-		delays = append(delays, fmt.Sprintf("%d: %d", d, hist[d]))
-	}
-	var multi []string
-	for k, n := range r.MultiAlerts {
-		multi = append(multi, fmt.Sprintf("%s: %d alert(s), %d update(s)", k, n, r.MultiUpdates[k]))
-	}
-	slices.Sort(multi)
-	return fmt.Sprintf("recall %.1f%% (%d of %d units within %d snapshots; %d late); delay in snapshots after onset {%s}\n"+
-		"false alerts: %d over %d chart-snapshots = %.3f per 1,000; in controls: %v\n"+
-		"multi-country events: %v\nalerts by kind: %v",
-		100*r.Recall(), r.Detected, r.Units, MaxDelay, r.Late, joinComma(delays),
-		r.FalseAlerts, r.ChartSnapshots, r.FalsePer1000, r.ControlAlerts, multi, r.ByKind)
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
+	seen           *observations
 }

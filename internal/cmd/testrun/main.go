@@ -10,8 +10,9 @@
 //     a clear failure otherwise;
 //  4. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1 and
 //     RANKPULSE_REQUIRE_BROWSER=1, so integration tests fail rather than
-//     skip without InfluxDB or Chromium; the browser tests' screenshots go
-//     to .cache/artifacts/screenshots;
+//     skip without InfluxDB or Chromium (the browser tests' screenshots go
+//     to .cache/artifacts/screenshots), then the alert-quality tests
+//     without -race (they are built only then);
 //  5. each fuzz target for a few seconds.
 package main
 
@@ -106,6 +107,11 @@ func testAll(ctx context.Context, fuzzTime time.Duration, run string, pkgs []str
 		pkgs = []string{"./..."}
 	}
 	ok := step("go", append(args, pkgs...)...)
+	if ok && run == "" && len(pkgs) == 1 && pkgs[0] == "./..." {
+		// The alert-quality tests are built without -race (single-goroutine
+		// computations the race detector only slows eightfold).
+		ok = step("go", "test", "-count=1", "-timeout=15m", "-run", "Quality", "./alerts/")
+	}
 	if ok && fuzzTime > 0 && run == "" {
 		for _, f := range fuzzTargets {
 			ok = step("go", "test", "-run=^$", "-fuzz=^"+f.name+"$", "-fuzztime="+fuzzTime.String(), f.pkg) && ok
