@@ -79,7 +79,7 @@ func ScoreHistory(r io.Reader, topN int) (HistoryReport, error) {
 	jr := chart.NewReader(r)
 	days := map[string]bool{}
 	prev := map[chart.Key]map[string]int{} // last complete snapshot's ranks
-	first := map[chart.Key]time.Time{}      // first snapshot of each chart
+	first := map[chart.Key]time.Time{}     // first snapshot of each chart
 	var slot []chart.Snapshot
 	flush := func() {
 		if len(slot) == 0 {

@@ -93,8 +93,8 @@ type chartState struct {
 	completes                                 int
 	firstComplete, prevComplete, lastComplete int64
 	lastDepth                                 int
-	apps                        map[string]*series
-	vol                         volatility
+	apps                                      map[string]*series
+	vol                                       volatility
 }
 
 // newSeries starts following an app seen for the first time in the chart.

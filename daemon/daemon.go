@@ -244,6 +244,9 @@ func (d *Daemon) sweep(ctx context.Context, job config.Job, slot time.Time, requ
 		}
 		wg.Go(func() {
 			sc.Sweep(ctx, slot, reqs, func(s chart.Snapshot) {
+				if scrapers.IsNotFetched(&s) {
+					return // never asked for: counted by notFetched, not stored
+				}
 				d.annotate(&s)
 				err := d.db.SaveSnapshots(wctx, []chart.Snapshot{s})
 				mu.Lock()

@@ -8,6 +8,7 @@ package scrapers
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +33,9 @@ type Scraper interface {
 	// no new request, cancels the requests still in flight after a short
 	// grace (FetchConfig.StopGrace), stops looking up and parsing, emits what
 	// it had fetched and returns; every request it did not fetch gets an
-	// incomplete snapshot saying so (NotFetched), so that a stopped sweep
-	// never looks like one that read everything.
+	// incomplete snapshot saying so (NotFetched, told apart by IsNotFetched:
+	// the daemon counts it as not fetched and does not store it), so that a
+	// stopped sweep never looks like one that read everything.
 	Sweep(ctx context.Context, slot time.Time, reqs []Request, emit func(chart.Snapshot))
 }
 
@@ -78,9 +80,7 @@ feed:
 	wg.Wait()
 	for i, r := range reqs {
 		if !emitted[i] {
-			s := notFetched(r)
-			count(m, &s)
-			emit(s)
+			emit(notFetched(r)) // not a read of the store: not counted
 		}
 	}
 }
@@ -90,8 +90,17 @@ feed:
 func NotFetched(slot time.Time, r Request, source string) chart.Snapshot {
 	s := NewSnapshot(slot, r)
 	s.Source = source
-	s.Error = "not fetched: " + ErrStopped.Error() + " (shutting down)"
+	s.Error = stoppedPrefix + " (shutting down)"
 	return s
+}
+
+var stoppedPrefix = "not fetched: " + ErrStopped.Error()
+
+// IsNotFetched reports whether s is a NotFetched snapshot: a chart the
+// sweep never asked for. It says nothing about the store and must not be
+// stored as a read (the next run fetches the chart).
+func IsNotFetched(s *chart.Snapshot) bool {
+	return !s.Complete && len(s.Entries) == 0 && strings.HasPrefix(s.Error, stoppedPrefix)
 }
 
 func count(m *metrics.Metrics, s *chart.Snapshot) {

@@ -160,16 +160,16 @@ type app struct {
 	// daily cycle of amp (log-rank) and the scripts' lift.
 	pinned  bool
 	logRank []float64
-	base    float64 // global popularity
-	bias     []float64 // per country
-	amp      float64   // daily cycle, log-score
-	phase    float64
-	walk     []float64 // per country
-	kick     []float64 // per country: churn, decaying
-	churn    float64   // how prone to kicks
-	launch   int       // hour the app launches (-1: always there)
-	fade     float64   // per-hour decay of a launch boost
-	boost    float64
+	base    float64   // global popularity
+	bias    []float64 // per country
+	amp     float64   // daily cycle, log-score
+	phase   float64
+	walk    []float64 // per country
+	kick    []float64 // per country: churn, decaying
+	churn   float64   // how prone to kicks
+	launch  int       // hour the app launches (-1: always there)
+	fade    float64   // per-hour decay of a launch boost
+	boost   float64
 }
 
 type storeModel struct {

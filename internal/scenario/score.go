@@ -57,11 +57,11 @@ type Report struct {
 	Collateral, SteepControl int
 	// Background alerts are about apps the script does not move whose reads
 	// did move min_ratio (churn that really jumped): not false either.
-	Background int
-	Traps                map[string]int // alerts about the controls
-	Multi                []MultiEvent
-	FalseExamples        []string
-	MissedExamples       []string
+	Background     int
+	Traps          map[string]int // alerts about the controls
+	Multi          []MultiEvent
+	FalseExamples  []string
+	MissedExamples []string
 }
 
 // Score matches a result's alerts to the scenario's labelled moves. With

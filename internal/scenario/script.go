@@ -63,7 +63,7 @@ func (s *Scenario) script(rng *rand.Rand) {
 		m.place(id("messenger"), ranks(10, 14), 0.04)
 		m.place(id("threema"), ranks(120, 180), 0.04)
 		m.place(id("discord"), ranks(math.Sqrt(8*14), math.Sqrt(8*14)), math.Log(14.0/8)/2) // 8 <-> 14 every day
-		m.place(id("snapchat"), ranks(30, 30), math.Log(60.0/15)/2)                          // 15 <-> 60 every day
+		m.place(id("snapchat"), ranks(30, 30), math.Log(60.0/15)/2)                         // 15 <-> 60 every day
 		for _, name := range []string{"discord", "snapchat"} {
 			for _, cc := range s.countries {
 				s.controls = append(s.controls, Control{"oscillation", m.name, cc, id(name)})
