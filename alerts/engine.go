@@ -17,8 +17,8 @@ type Engine struct {
 	p     params
 
 	charts    map[chart.Key]*chartState
-	byCountry map[countryKey][]chart.Key // the charts of each store·country, sorted
-	presence  map[countryKey]map[string]*presence
+	byCountry map[countryKey][]*chartState // the charts of each store·country, by key
+	presence  map[countryKey]presences
 	events    map[eventKey]*event
 	evals     int
 }
@@ -52,8 +52,8 @@ func New(cfg config.Alerts, watch map[string]map[string]string) *Engine {
 	return &Engine{
 		cfg: cfg, watch: watch, p: newParams(cfg),
 		charts:    map[chart.Key]*chartState{},
-		byCountry: map[countryKey][]chart.Key{},
-		presence:  map[countryKey]map[string]*presence{},
+		byCountry: map[countryKey][]*chartState{},
+		presence:  map[countryKey]presences{},
 		events:    map[eventKey]*event{},
 	}
 }
@@ -124,6 +124,7 @@ func (e *Engine) readChart(ev *evaluation, s *chart.Snapshot) {
 	}
 	cs.last = t
 	stamp := uint32(t)
+	present := e.presenceIn(ck)
 	for _, en := range s.Entries {
 		sr := cs.apps[en.AppID]
 		if sr == nil {
@@ -134,7 +135,7 @@ func (e *Engine) readChart(ev *evaluation, s *chart.Snapshot) {
 			cs.apps[en.AppID] = sr
 		}
 		sr.seen = stamp
-		e.markPresent(ck, en.AppID, t)
+		present.mark(en.AppID, en.Rank, e.cfg.Removed.Top, t)
 		e.judgeRanked(ev, s, key, cs, sr, en)
 		sr.name, sr.lastRank, sr.absentStreak, sr.exitedAlerted = en.Name, en.Rank, 0, false
 		sr.push(sample{t: stamp, rank: uint16(min(en.Rank, math.MaxUint16)), depth: uint16(min(s.Depth, math.MaxUint16-1))}, t-e.p.keep)
@@ -156,11 +157,13 @@ func (e *Engine) judgeRanked(ev *evaluation, s *chart.Snapshot, key chart.Key, c
 		ev.ups = append(ev.ups, c)
 		return
 	}
-	if c, ok := e.surge(key, cs, sr, en, ev.t); ok {
+	w := sr.since(ev.t - e.p.window)
+	hi, lo := extremes(w, cs.subDaily())
+	if c, ok := e.surge(key, cs, sr, en, ev.t, w, hi); ok {
 		ev.ups = append(ev.ups, c)
 		return
 	}
-	if c, ok := e.drop(key, cs, sr, en, ev.t); ok {
+	if c, ok := e.drop(key, cs, sr, en, ev.t, w, lo); ok {
 		ev.downs = append(ev.downs, c)
 	}
 }
@@ -170,12 +173,12 @@ func (e *Engine) chartOf(key chart.Key) *chartState {
 	if cs != nil {
 		return cs
 	}
-	cs = &chartState{apps: map[string]*series{}}
+	cs = &chartState{key: key, name: key.String(), apps: map[string]*series{}}
 	e.charts[key] = cs
 	ck := countryKey{key.Store, key.Country}
-	keys := append(e.byCountry[ck], key)
-	slices.SortFunc(keys, func(a, b chart.Key) int { return strings.Compare(a.String(), b.String()) })
-	e.byCountry[ck] = keys
+	charts := append(e.byCountry[ck], cs)
+	slices.SortFunc(charts, func(a, b *chartState) int { return strings.Compare(a.name, b.name) })
+	e.byCountry[ck] = charts
 	return cs
 }
 
@@ -186,22 +189,30 @@ func (e *Engine) chartOf(key chart.Key) *chartState {
 // exit or a removal on a single absence. Only the same slot is skipped: a
 // chart once read with a wrong, future time must not silence it until then.
 func (e *Engine) firstReads(t int64, snaps []chart.Snapshot) []*chart.Snapshot {
-	best := make(map[chart.Key]*chart.Snapshot, len(snaps))
+	type read struct {
+		name string
+		s    *chart.Snapshot
+	}
+	best := make(map[chart.Key]read, len(snaps))
 	for i := range snaps {
 		s := &snaps[i]
 		key := s.Key()
 		if cs := e.charts[key]; cs != nil && cs.last == t {
 			continue
 		}
-		if b, ok := best[key]; !ok || fuller(s, b) {
-			best[key] = s
+		if b, ok := best[key]; !ok || fuller(s, b.s) {
+			best[key] = read{key.String(), s}
 		}
 	}
-	out := make([]*chart.Snapshot, 0, len(best))
-	for _, s := range best {
-		out = append(out, s)
+	reads := make([]read, 0, len(best))
+	for _, r := range best {
+		reads = append(reads, r)
 	}
-	slices.SortFunc(out, func(a, b *chart.Snapshot) int { return strings.Compare(a.Key().String(), b.Key().String()) })
+	slices.SortFunc(reads, func(a, b read) int { return strings.Compare(a.name, b.name) })
+	out := make([]*chart.Snapshot, len(reads))
+	for i, r := range reads {
+		out[i] = r.s
+	}
 	return out
 }
 

@@ -29,14 +29,14 @@ const (
 	jumpInto = 10
 )
 
-func (e *Engine) surge(key chart.Key, cs *chartState, sr *series, en chart.Entry, t int64) (candidate, bool) {
+// surge judges a ranked reading against the move window w, whose worst
+// held rank is hi.
+func (e *Engine) surge(key chart.Key, cs *chartState, sr *series, en chart.Entry, t int64, w []sample, hi int) (candidate, bool) {
 	r := en.Rank
 	rule := e.cfg.Surge
 	if r > rule.MaxRank {
 		return candidate{}, false
 	}
-	w := sr.since(t - e.p.window)
-	hi := worstHeld(w, cs.subDaily())
 	if !atLeast(float64(hi), float64(r)*e.p.surgeRatio) || hi-r < minPlaces {
 		return candidate{}, false
 	}
@@ -71,11 +71,11 @@ func (e *Engine) surge(key chart.Key, cs *chartState, sr *series, en chart.Entry
 		fmt.Sprintf("%s rose from %s to #%d in %s%s", named(en.Name, en.AppID), rankText(start), r, key.Describe(), since(start.time(), t)))}, true
 }
 
-func (e *Engine) drop(key chart.Key, cs *chartState, sr *series, en chart.Entry, t int64) (candidate, bool) {
+// drop judges a ranked reading against the move window w, whose best held
+// rank is lo (0: never ranked in it).
+func (e *Engine) drop(key chart.Key, cs *chartState, sr *series, en chart.Entry, t int64, w []sample, lo int) (candidate, bool) {
 	r := en.Rank
 	rule := e.cfg.Drop
-	w := sr.since(t - e.p.window)
-	lo := bestHeld(w, cs.subDaily())
 	if lo == 0 || lo > rule.MaxRank || !atLeast(float64(r), float64(lo)*e.p.dropRatio) || r-lo < minPlaces {
 		return candidate{}, false
 	}
@@ -109,39 +109,28 @@ func (e *Engine) drop(key chart.Key, cs *chartState, sr *series, en chart.Entry,
 		fmt.Sprintf("%s fell from %s to #%d in %s%s", named(en.Name, en.AppID), rankText(start), r, key.Describe(), since(start.time(), t)))}, true
 }
 
-// worstHeld is the worst rank of the window that the app held: in a chart
-// read more often than daily, for two reads in a row, so that one noisy
-// read does not make a move.
-func worstHeld(w []sample, subDaily bool) int {
-	hi := 0
+// extremes returns the worst rank of the window the app held (below the
+// chart: depth+1) and its best (0: never ranked): in a chart read more often
+// than daily, each held for two reads in a row, so that one noisy read does
+// not make a move.
+func extremes(w []sample, subDaily bool) (hi, lo int) {
 	for i, s := range w {
-		e := s.eff()
+		e, r := s.eff(), int(s.rank)
 		if subDaily && i+1 < len(w) {
-			e = min(e, w[i+1].eff())
-		}
-		hi = max(hi, e)
-	}
-	return hi
-}
-
-// bestHeld is the best rank of the window that the app held (0: never
-// ranked), for two reads in a row in a chart read more often than daily.
-func bestHeld(w []sample, subDaily bool) int {
-	lo := 0
-	for i, s := range w {
-		r := int(s.rank)
-		if subDaily && i+1 < len(w) {
-			if n := int(w[i+1].rank); n == 0 || r == 0 {
+			n := w[i+1]
+			e = min(e, n.eff())
+			if n.rank == 0 || r == 0 {
 				r = 0
 			} else {
-				r = max(r, n)
+				r = max(r, int(n.rank))
 			}
 		}
+		hi = max(hi, e)
 		if r > 0 && (lo == 0 || r < lo) {
 			lo = r
 		}
 	}
-	return lo
+	return hi, lo
 }
 
 // enoughHistory reports whether the readings up to a move's start are

@@ -33,16 +33,29 @@ type presenceID struct {
 	app string
 }
 
-func (e *Engine) markPresent(c countryKey, app string, t int64) {
+// presences are the tracked apps of one store·country.
+type presences map[string]*presence
+
+func (e *Engine) presenceIn(c countryKey) presences {
 	apps := e.presence[c]
 	if apps == nil {
-		apps = map[string]*presence{}
+		apps = presences{}
 		e.presence[c] = apps
 	}
-	p := apps[app]
+	return apps
+}
+
+// mark records that app is ranked r in a chart of the country read at t.
+// Only an app that has been in a top `top` of the country can be removed,
+// so only those are followed.
+func (ps presences) mark(app string, r, top int, t int64) {
+	p := ps[app]
 	if p == nil {
+		if r > top {
+			return
+		}
 		p = &presence{}
-		apps[app] = p
+		ps[app] = p
 	}
 	p.seenAt = t
 }
@@ -78,8 +91,10 @@ func (e *Engine) judgePresence(ev *evaluation, c countryKey, app string) (candid
 	if p.seenAt == t {
 		// Count the country's charts read apart (another job) too, at
 		// their last read.
-		p.charts, p.best, p.bestKey = e.ranked(c, app, t)
-		p.lastPresent, p.name, p.absent, p.alerted = t, e.charts[p.bestKey].apps[app].name, 0, false
+		var best *chartState
+		p.charts, p.best, best = e.ranked(c, app, t)
+		p.bestKey = best.key
+		p.lastPresent, p.name, p.absent, p.alerted = t, best.apps[app].name, 0, false
 		return candidate{}, false
 	}
 	if !ev.countries[c] || p.alerted || p.best > e.cfg.Removed.Top || p.charts < e.cfg.Removed.MinCharts {
@@ -107,9 +122,8 @@ func (e *Engine) judgePresence(ev *evaluation, c countryKey, app string) (candid
 // app, with the best of those ranks (on ties the overall chart). Charts read
 // in this evaluation count at this read, the others (read apart, by another
 // job) at their last one, so that a removal sees every chart of the country.
-func (e *Engine) ranked(c countryKey, app string, t int64) (n, best int, bestKey chart.Key) {
-	for _, key := range e.byCountry[c] {
-		cs := e.charts[key]
+func (e *Engine) ranked(c countryKey, app string, t int64) (n, best int, bestChart *chartState) {
+	for _, cs := range e.byCountry[c] {
 		if !cs.fresh(t) {
 			continue
 		}
@@ -118,11 +132,11 @@ func (e *Engine) ranked(c countryKey, app string, t int64) (n, best int, bestKey
 			continue
 		}
 		n++
-		if best == 0 || r < best || (r == best && key.Category == chart.All) {
-			best, bestKey = r, key
+		if best == 0 || r < best || (r == best && cs.key.Category == chart.All) {
+			best, bestChart = r, cs
 		}
 	}
-	return n, best, bestKey
+	return n, best, bestChart
 }
 
 // listedElsewhere is the other countries of the store where app is ranked:
@@ -141,12 +155,12 @@ func (e *Engine) listedElsewhere(ev *evaluation, c countryKey, app string) []str
 			}
 		}
 	}
-	for ck, keys := range e.byCountry {
+	for ck, charts := range e.byCountry {
 		if ck.store != c.store || ck.country == c.country || set[ck.country] {
 			continue
 		}
-		for _, key := range keys {
-			if cs := e.charts[key]; cs.fresh(ev.t) {
+		for _, cs := range charts {
+			if cs.fresh(ev.t) {
 				if _, ok := cs.rankedHere(app); ok {
 					set[ck.country] = true
 					break

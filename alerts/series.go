@@ -48,8 +48,7 @@ func (sr *series) push(s sample, from int64) {
 	if len(sr.hist) < 16 || sr.hist[0].time() >= from {
 		return
 	}
-	i := sort.Search(len(sr.hist), func(i int) bool { return sr.hist[i].time() >= from })
-	if i >= len(sr.hist)/4 {
+	if i := sr.index(from); i >= len(sr.hist)/4 {
 		sr.hist = append(sr.hist[:0], sr.hist[i:]...)
 	}
 }
@@ -63,16 +62,24 @@ func (sr *series) last() (sample, bool) {
 }
 
 // since returns the readings at or after from.
-func (sr *series) since(from int64) []sample {
-	i := sort.Search(len(sr.hist), func(i int) bool { return sr.hist[i].time() >= from })
-	return sr.hist[i:]
-}
+func (sr *series) since(from int64) []sample { return sr.hist[sr.index(from):] }
 
 // between returns the readings in [from, to).
-func (sr *series) between(from, to int64) []sample {
-	i := sort.Search(len(sr.hist), func(i int) bool { return sr.hist[i].time() >= from })
-	j := sort.Search(len(sr.hist), func(j int) bool { return sr.hist[j].time() >= to })
-	return sr.hist[i:j]
+func (sr *series) between(from, to int64) []sample { return sr.hist[sr.index(from):sr.index(to)] }
+
+// index is the first reading at or after t (a binary search; the hot path
+// of every judgement).
+func (sr *series) index(t int64) int {
+	lo, hi := 0, len(sr.hist)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if sr.hist[m].time() < t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 func (sr *series) rankedSince(from int64) bool {
@@ -86,7 +93,9 @@ func (sr *series) rankedSince(from int64) bool {
 
 // chartState is what the engine knows of one chart.
 type chartState struct {
-	last     int64 // slot of the newest read evaluated
+	key      chart.Key
+	name     string // key.String()
+	last     int64  // slot of the newest read evaluated
 	interval int64 // seconds between its last two reads, 0 if unknown
 	// The chart's complete, non-empty reads: how many, the first, the last
 	// two, and the last one's depth.
