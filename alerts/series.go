@@ -96,7 +96,7 @@ type chartState struct {
 	key      chart.Key
 	name     string // key.String()
 	last     int64  // slot of the newest read evaluated
-	interval int64 // seconds between its last two reads, 0 if unknown
+	interval int64  // seconds between its last two reads, 0 if unknown
 	// The chart's complete, non-empty reads: how many, the first, the last
 	// two, and the last one's depth.
 	completes                                 int
