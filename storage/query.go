@@ -46,14 +46,14 @@ func (d *DB) History(ctx context.Context, store, appID string, q Query) ([]Point
 	q.Store = store
 	var out []Point
 	err = d.scan(ctx, q, func(r snapshotRow) error {
-		packed, err := unpack(r.blob)
+		packed, err := Unpack(r.blob)
 		if err != nil {
 			return q.corrupt(r, err)
 		}
 		p := Point{Time: time.Unix(r.slot, 0).UTC(), Key: r.key, Complete: r.complete, Depth: r.depth}
 		for _, e := range packed {
-			if name, ok := names[e.ref]; ok {
-				p.Rank, p.Name = e.rank, name
+			if name, ok := names[e.Ref]; ok {
+				p.Rank, p.Name = e.Rank, name
 				break
 			}
 		}

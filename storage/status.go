@@ -128,7 +128,7 @@ func (d *DB) Digests(ctx context.Context, apps []AppRef, q Query, fn func(*Diges
 	}
 	dg := &Digest{Ranks: make([]int, len(apps)), Names: make([]string, len(apps))}
 	return d.scan(ctx, q, func(r snapshotRow) error {
-		packed, err := unpack(r.blob)
+		packed, err := Unpack(r.blob)
 		if err != nil {
 			return q.corrupt(r, err)
 		}
@@ -138,8 +138,8 @@ func (d *DB) Digests(ctx context.Context, apps []AppRef, q Query, fn func(*Diges
 		clear(dg.Names)
 		for _, e := range packed {
 			// Every ref is of the store of its snapshot.
-			if x, ok := refs[e.ref]; ok && dg.Ranks[x.app] == 0 {
-				dg.Ranks[x.app], dg.Names[x.app] = e.rank, x.name
+			if x, ok := refs[e.Ref]; ok && dg.Ranks[x.app] == 0 {
+				dg.Ranks[x.app], dg.Names[x.app] = e.Rank, x.name
 			}
 		}
 		return fn(dg)

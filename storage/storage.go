@@ -13,7 +13,6 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -261,29 +260,13 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 		return err
 	}
 	slot := s.Time.Unix()
-	// Ranks 1..n in a row (nearly every chart) are implied; otherwise each
-	// entry carries the gap to the rank before it.
-	layout := byte(layoutContiguous)
+	refs := make([]int64, len(s.Entries))
 	for i, e := range s.Entries {
-		if e.Rank != i+1 {
-			layout = layoutGaps
-			break
-		}
-	}
-	blob := make([]byte, 2, 2+len(s.Entries)*4)
-	blob[0], blob[1] = blobVersion, layout
-	prev := 0
-	for _, e := range s.Entries {
-		ref, err := tx.appRef(ctx, appKey{s.Store, e.AppID, e.Name, e.Developer}, slot)
-		if err != nil {
+		if refs[i], err = tx.appRef(ctx, appKey{s.Store, e.AppID, e.Name, e.Developer}, slot); err != nil {
 			return err
 		}
-		if layout == layoutGaps {
-			blob = binary.AppendUvarint(blob, uint64(e.Rank-prev-1))
-		}
-		blob = binary.AppendUvarint(blob, uint64(ref))
-		prev = e.Rank
 	}
+	blob := Pack(s.Entries, refs)
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO snapshots (slot, chart_id, source, complete, depth, duration_ms, error, entries, evaluated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -298,15 +281,6 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 	}
 	return nil
 }
-
-// The entries blob: a version byte, a layout byte, then per entry the
-// uvarint gap to the previous rank (layoutGaps only) and the uvarint app
-// reference.
-const (
-	blobVersion      = 1
-	layoutContiguous = 0
-	layoutGaps       = 1
-)
 
 func (tx *Tx) chartID(ctx context.Context, k chart.Key) (int64, error) {
 	if id, ok := tx.newCharts[k]; ok {
@@ -485,39 +459,6 @@ func (d *DB) scan(ctx context.Context, q Query, fn func(snapshotRow) error) erro
 	}
 }
 
-type packedEntry struct {
-	rank int
-	ref  int64
-}
-
-func unpack(blob []byte) ([]packedEntry, error) {
-	if len(blob) < 2 || blob[0] != blobVersion || blob[1] > layoutGaps {
-		return nil, errors.New("unknown entries encoding")
-	}
-	gaps := blob[1] == layoutGaps
-	var out []packedEntry
-	prev := 0
-	for b := blob[2:]; len(b) > 0; {
-		var gap uint64
-		if gaps {
-			var n int
-			gap, n = binary.Uvarint(b)
-			if n <= 0 {
-				return nil, errors.New("corrupt entries")
-			}
-			b = b[n:]
-		}
-		ref, m := binary.Uvarint(b)
-		if m <= 0 {
-			return nil, errors.New("corrupt entries")
-		}
-		b = b[m:]
-		prev += int(gap) + 1
-		out = append(out, packedEntry{rank: prev, ref: int64(ref)})
-	}
-	return out, nil
-}
-
 // decode turns a row into a snapshot. ok is false for a row that cannot be
 // decoded, with q.corrupt's verdict as the error: nil when q.OnCorrupt lets
 // the read go on without it.
@@ -526,7 +467,7 @@ func (d *DB) decode(ctx context.Context, q Query, r snapshotRow) (s chart.Snapsh
 		Time: time.Unix(r.slot, 0).UTC(), Store: r.key.Store, Country: r.key.Country, Chart: r.key.Chart, Category: r.key.Category,
 		Source: r.source, Complete: r.complete, Depth: r.depth, DurationMS: r.durationMS, Error: r.errText,
 	}
-	packed, err := unpack(r.blob)
+	packed, err := Unpack(r.blob)
 	if err != nil {
 		return s, false, q.corrupt(r, err)
 	}
@@ -536,22 +477,22 @@ func (d *DB) decode(ctx context.Context, q Query, r snapshotRow) (s chart.Snapsh
 	}
 	s.Entries = make([]chart.Entry, len(packed))
 	for i, p := range packed {
-		k := keys[p.ref]
-		s.Entries[i] = chart.Entry{Rank: p.rank, AppID: k.appID, Name: k.name, Developer: k.developer}
+		k := keys[p.Ref]
+		s.Entries[i] = chart.Entry{Rank: p.Rank, AppID: k.appID, Name: k.name, Developer: k.developer}
 	}
 	return s, true, nil
 }
 
 // resolve maps app references to their keys, reading unknown ones.
-func (d *DB) resolve(ctx context.Context, packed []packedEntry) (map[int64]appKey, error) {
+func (d *DB) resolve(ctx context.Context, packed []PackedEntry) (map[int64]appKey, error) {
 	out := make(map[int64]appKey, len(packed))
 	var missing []any
 	d.cmu.RLock()
 	for _, p := range packed {
-		if k, ok := d.byRef[p.ref]; ok {
-			out[p.ref] = k
+		if k, ok := d.byRef[p.Ref]; ok {
+			out[p.Ref] = k
 		} else {
-			missing = append(missing, p.ref)
+			missing = append(missing, p.Ref)
 		}
 	}
 	d.cmu.RUnlock()
@@ -582,8 +523,8 @@ func (d *DB) resolve(ctx context.Context, packed []packedEntry) (map[int64]appKe
 	}
 	if len(out) < len(packed) {
 		for _, p := range packed {
-			if _, ok := out[p.ref]; !ok {
-				return nil, fmt.Errorf("storage: entry refers to app #%d, which is not stored", p.ref)
+			if _, ok := out[p.Ref]; !ok {
+				return nil, fmt.Errorf("storage: entry refers to app #%d, which is not stored", p.Ref)
 			}
 		}
 	}
