@@ -80,9 +80,10 @@ func Default() *Config {
 				},
 			},
 		},
-		Jobs:   []Job{job},
-		Watch:  append([]Watch(nil), DefaultWatch...),
-		Alerts: DefaultAlerts(),
+		Jobs:    []Job{job},
+		Watch:   append([]Watch(nil), DefaultWatch...),
+		Alerts:  DefaultAlerts(),
+		Cluster: DefaultCluster(),
 	}
 }
 

@@ -28,6 +28,10 @@ type Config struct {
 	Watch     []Watch  `yaml:"watch"`
 	Alerts    Alerts   `yaml:"alerts"`
 	Sinks     Sinks    `yaml:"sinks"`
+	// Storage is the store: the embedded file, or a shared PostgreSQL.
+	Storage Storage `yaml:"storage"`
+	// Cluster configures this instance of a cluster (with Storage.URL).
+	Cluster Cluster `yaml:"cluster"`
 
 	// Path is the file the config was read from ("" for built-in defaults).
 	Path string `yaml:"-"`

@@ -90,6 +90,7 @@ func (c *Config) validate(li *lineIndex) error {
 	c.validateWatch(v)
 	c.validateAlerts(v)
 	c.validateSinks(v)
+	c.validateCluster(v)
 	if len(v.errs) > 0 {
 		return v.errs
 	}

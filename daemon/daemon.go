@@ -17,6 +17,7 @@ import (
 	"github.com/rankpulse/rankpulse/alerts"
 	"github.com/rankpulse/rankpulse/alerts/webhook"
 	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/cluster"
 	"github.com/rankpulse/rankpulse/config"
 	"github.com/rankpulse/rankpulse/daemon/statuspage"
 	"github.com/rankpulse/rankpulse/metrics"
@@ -27,6 +28,7 @@ import (
 	"github.com/rankpulse/rankpulse/sinks"
 	"github.com/rankpulse/rankpulse/sinks/influx"
 	"github.com/rankpulse/rankpulse/storage"
+	"github.com/rankpulse/rankpulse/storage/postgres"
 )
 
 // Options are the daemon's non-config dependencies.
@@ -42,7 +44,12 @@ type Daemon struct {
 	log      *slog.Logger
 	m        *metrics.Metrics
 	version  string
-	db       *storage.DB
+	db       storage.Store
+	// With storage.url: the PostgreSQL store and this instance's
+	// membership of the cluster (nil otherwise).
+	pg       *postgres.DB
+	cl       *cluster.Cluster
+	leader   leaderState
 	scrapers map[string]scrapers.Scraper
 	sinks    []sinks.Sink
 	watch    map[string]map[string]string
@@ -124,8 +131,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		engine: alerts.New(cfg.Alerts, cfg.WatchIndex()),
 	}
 	var err error
-	if d.db, err = storage.Open(ctx, cfg.DataDir); err != nil {
+	if d.db, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
+	}
+	if pg, ok := d.db.(*postgres.DB); ok {
+		d.pg = pg
+		cc := cfg.Cluster
+		d.cl = cluster.New(pg, cluster.Config{Name: cc.Name, Version: opts.Version, Stores: cc.Stores, Countries: cc.Countries,
+			Lease: cc.Lease.D(), Heartbeat: cc.Heartbeat.D()}, log)
 	}
 	if d.scrapers, err = newScrapers(cfg, log, m, d.db); err != nil {
 		d.db.Close()
@@ -152,16 +165,24 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 			return nil, err
 		}
 	}
-	if err := d.rebuildAlerts(ctx); err != nil {
-		d.Close(ctx)
-		return nil, err
+	// A cluster's engine is rebuilt by the instance that takes the
+	// evaluator lock, when it takes it.
+	if d.cl == nil {
+		if err := d.rebuildAlerts(ctx); err != nil {
+			d.Close(ctx)
+			return nil, err
+		}
 	}
 	d.status = d.newStatusPage()
 	return d, nil
 }
 
-// DB returns the embedded store.
-func (d *Daemon) DB() *storage.DB { return d.db }
+// DB returns the store.
+func (d *Daemon) DB() storage.Store { return d.db }
+
+// Cluster returns this instance's membership of a cluster (nil without
+// storage.url).
+func (d *Daemon) Cluster() *cluster.Cluster { return d.cl }
 
 // Close flushes nothing new: it stops the sinks (whatever they hold stays
 // spooled) and closes the store.
@@ -224,6 +245,9 @@ func Requests(job config.Job) map[string][]scrapers.Request {
 // fetched count as failed (Summary.NotFetched) and get no snapshot.
 // progress, when set, sees each snapshot.
 func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, progress func(chart.Snapshot)) Summary {
+	if d.cl != nil {
+		return d.clusterSweep(ctx, job, slot, progress)
+	}
 	return d.sweep(ctx, job, slot, Requests(job), progress)
 }
 
@@ -372,6 +396,11 @@ const flushTimeout = 60 * time.Second
 // seconds), waits for the sinks to take what was written, and returns the
 // summaries.
 func (d *Daemon) Once(ctx context.Context) []Summary {
+	if d.cl != nil {
+		out := d.clusterOnce(ctx)
+		sort.Slice(out, func(i, j int) bool { return out[i].Job < out[j].Job })
+		return out
+	}
 	slot := chart.SlotTime(time.Now())
 	var mu sync.Mutex
 	var out []Summary
@@ -432,7 +461,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.sched = sched
 	d.mu.Unlock()
-	d.hooks.Start(ctx)
+	stopCluster, err := d.startCluster(ctx, srv.addr)
+	if err != nil {
+		srv.close()
+		return err
+	}
+	if d.cl == nil {
+		d.hooks.Start(ctx) // on a cluster, the evaluator delivers
+	}
 	sched.Start()
 	for _, job := range d.cfg.Jobs {
 		reqs := Requests(job)
@@ -450,6 +486,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		d.log.Error("shutdown deadline reached with sweeps still running", "error", err)
 	}
+	stopCluster()
 	d.hooks.Stop()
 	srv.close()
 	return nil
@@ -499,29 +536,45 @@ func (d *Daemon) evaluate(ctx context.Context, slot time.Time, snaps []chart.Sna
 	defer d.emu.Unlock()
 	found := d.engine.Evaluate(slot, snaps)
 	var raised []chart.Alert
-	keys := make([]chart.Key, len(snaps))
-	for i := range snaps {
-		keys[i] = snaps[i].Key()
-	}
-	err := d.db.WithTx(ctx, func(tx *storage.Tx) error {
-		raised = raised[:0]
-		for i := range found {
-			isNew, err := tx.SaveAlert(ctx, &found[i])
-			if err != nil {
-				return err
-			}
-			if isNew {
-				raised = append(raised, found[i])
-			}
-		}
-		if err := d.hooks.Enqueue(ctx, tx, raised); err != nil {
-			return err
-		}
-		return tx.MarkEvaluated(ctx, slot, keys)
+	err := d.db.Update(ctx, func(tx storage.WriteTx) error {
+		var err error
+		raised, err = d.record(ctx, tx, slot, found, snaps)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	d.announce(ctx, raised)
+	return raised, nil
+}
+
+// record stores an evaluation's alerts (returning those not stored
+// before), queues them for the webhooks and marks the snapshots evaluated,
+// in the caller's transaction.
+func (d *Daemon) record(ctx context.Context, tx storage.WriteTx, slot time.Time, found []chart.Alert, snaps []chart.Snapshot) ([]chart.Alert, error) {
+	var raised []chart.Alert
+	for i := range found {
+		isNew, err := tx.SaveAlert(ctx, &found[i])
+		if err != nil {
+			return nil, err
+		}
+		if isNew {
+			raised = append(raised, found[i])
+		}
+	}
+	if err := d.hooks.Enqueue(ctx, tx, raised); err != nil {
+		return nil, err
+	}
+	keys := make([]chart.Key, len(snaps))
+	for i := range snaps {
+		keys[i] = snaps[i].Key()
+	}
+	return raised, tx.MarkEvaluated(ctx, slot, keys)
+}
+
+// announce tells the webhooks, the status page, the metrics and the log
+// about committed alerts.
+func (d *Daemon) announce(ctx context.Context, raised []chart.Alert) {
 	if len(raised) > 0 {
 		d.hooks.Notify()
 	}
@@ -534,7 +587,6 @@ func (d *Daemon) evaluate(ctx context.Context, slot time.Time, snaps []chart.Sna
 		}
 		d.log.Log(ctx, level, "alert: "+a.Summary, "kind", a.Kind, "id", a.ID, "store", a.Store, "country", a.CountryCode(), "app_id", a.AppID, "watch", a.WatchName())
 	}
-	return raised, nil
 }
 
 // rebuildAlerts restores the alert engine's look-back after a start: it
@@ -585,7 +637,7 @@ func (d *Daemon) rebuildAlerts(ctx context.Context) error {
 		// An unreadable snapshot will not become readable: done with it,
 		// or its slot would be evaluated again at every start.
 		if len(unreadable) > 0 {
-			if err := d.db.WithTx(ctx, func(tx *storage.Tx) error { return tx.MarkEvaluated(ctx, si.Slot, unreadable) }); err != nil {
+			if err := d.db.Update(ctx, func(tx storage.WriteTx) error { return tx.MarkEvaluated(ctx, si.Slot, unreadable) }); err != nil {
 				return err
 			}
 		}

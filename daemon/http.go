@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rankpulse/rankpulse/cluster"
 )
 
 type server struct {
@@ -82,6 +84,8 @@ type Readiness struct {
 	Ready    bool              `json:"ready"`
 	Problems []string          `json:"problems,omitempty"`
 	Jobs     map[string]string `json:"jobs"`
+	// Cluster is the cluster's state (storage.url set only).
+	Cluster *cluster.Status `json:"cluster,omitempty"`
 }
 
 // Ready reports whether storage answers, no webhook rejects everything
@@ -92,7 +96,10 @@ func (d *Daemon) Ready(ctx context.Context) Readiness {
 	defer cancel()
 	if err := d.db.Ping(ctx); err != nil {
 		r.Ready = false
-		r.Problems = append(r.Problems, "embedded store: "+err.Error())
+		r.Problems = append(r.Problems, "store: "+err.Error())
+	}
+	if d.cl != nil {
+		d.clusterReady(ctx, &r)
 	}
 	for _, p := range d.hooks.Problems(ctx) { // receivers that reject everything
 		r.Ready = false

@@ -23,6 +23,13 @@ import (
 // reading the same chart): storing an older one after it would feed the
 // alert engine out of order.
 func (d *Daemon) catchUp(ctx context.Context, job config.Job, slot time.Time) {
+	if d.cl != nil {
+		// Seeding is idempotent and claims take only what is open: a slot
+		// the cluster swept already costs two queries.
+		d.log.Info("joining the current slot's sweep", "job", job.Name, "slot", slot)
+		d.clusterSweep(ctx, job, slot, nil)
+		return
+	}
 	all := Requests(job)
 	missing, err := d.unswept(ctx, slot, all)
 	if err != nil {

@@ -270,7 +270,7 @@ func (w *statusWorld) storeExtras(ctx context.Context) error {
 			AppID: whatsappID, AppName: "WhatsApp Messenger", Watch: chart.Ptr("whatsapp"),
 			FromRank: chart.Ptr(1), ToRank: chart.Ptr(9), Summary: "WhatsApp fell in DE <b>top free</b>"},
 	}
-	if err := w.d.DB().WithTx(ctx, func(tx *storage.Tx) error {
+	if err := w.d.DB().Update(ctx, func(tx storage.WriteTx) error {
 		for i := range w.stored {
 			if _, err := tx.SaveAlert(ctx, &w.stored[i]); err != nil {
 				return err

@@ -42,6 +42,14 @@ type Metrics struct {
 	WebhookDeadNow     *prometheus.GaugeVec   // webhook: dead alerts in the outbox
 	WebhookRejecting   *prometheus.GaugeVec   // webhook: 1 while it rejects everything
 	AlertEvaluationLag prometheus.Gauge
+
+	// The cluster (storage.url set); see cluster.Status.
+	ClusterInstances *prometheus.GaugeVec   // state: alive | dead | stopped
+	ClusterLeader    prometheus.Gauge       // 1 while this instance evaluates
+	ClusterLeases    *prometheus.GaugeVec   // instance: fetches leased now
+	ClusterFetched   *prometheus.GaugeVec   // instance: charts fetched in the latest slots
+	ClusterSlot      *prometheus.GaugeVec   // state: the latest slot's fetches (open|leased|done|expired)
+	ClusterClaimed   *prometheus.CounterVec // store: charts this instance fetched through claims
 }
 
 // New returns a fresh set of collectors registered on a new registry, along
@@ -124,8 +132,27 @@ func New() *Metrics {
 		AlertEvaluationLag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rankpulse_alert_evaluation_lag_slots", Help: "Stored slots not yet evaluated by the alert engine.",
 		}),
+		ClusterInstances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_cluster_instances", Help: "Instances of the cluster by state (alive: a heartbeat within the lease).",
+		}, []string{"state"}),
+		ClusterLeader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rankpulse_cluster_leader", Help: "1 while this instance holds the evaluator lock (evaluates alerts, writes the sinks, delivers webhooks).",
+		}),
+		ClusterLeases: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_cluster_leases", Help: "Fetches each instance holds a lease on now.",
+		}, []string{"instance"}),
+		ClusterFetched: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_cluster_charts_fetched", Help: "Charts each instance fetched in the latest slots (cluster status).",
+		}, []string{"instance"}),
+		ClusterSlot: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_cluster_slot_fetches", Help: "The latest slot's fetches by state.",
+		}, []string{"state"}),
+		ClusterClaimed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_cluster_claimed_total", Help: "Charts this instance claimed and fetched.",
+		}, []string{"store"}),
 	}
 	m.Registry.MustRegister(
+		m.ClusterInstances, m.ClusterLeader, m.ClusterLeases, m.ClusterFetched, m.ClusterSlot, m.ClusterClaimed,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Requests, m.Retries, m.Charts, m.FormatDrift, m.Blocked, m.ChartEntries,

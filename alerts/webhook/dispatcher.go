@@ -30,7 +30,7 @@ var Schedule = []time.Duration{
 // Dispatcher delivers the outbox. Start it once; Stop it before closing the
 // store.
 type Dispatcher struct {
-	db  *storage.DB
+	db  storage.Outbox
 	rcv []*receiver
 	log *slog.Logger
 	m   *metrics.Metrics
@@ -71,7 +71,7 @@ type Options struct {
 }
 
 // New returns a dispatcher for the configured receivers.
-func New(db *storage.DB, hooks []config.Webhook, statusURL string, log *slog.Logger, m *metrics.Metrics, opts Options) (*Dispatcher, error) {
+func New(db storage.Outbox, hooks []config.Webhook, statusURL string, log *slog.Logger, m *metrics.Metrics, opts Options) (*Dispatcher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -132,7 +132,7 @@ func Matches(f config.WebhookFilter, a *chart.Alert) bool {
 
 // Enqueue puts new alerts in the outbox of every receiver whose filter
 // takes them, in the transaction that stores them.
-func (d *Dispatcher) Enqueue(ctx context.Context, tx *storage.Tx, alerts []chart.Alert) error {
+func (d *Dispatcher) Enqueue(ctx context.Context, tx storage.WriteTx, alerts []chart.Alert) error {
 	if d == nil {
 		return nil
 	}

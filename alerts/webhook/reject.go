@@ -63,7 +63,7 @@ func RejectsEverything(run storage.RejectRun, w config.Webhook) bool {
 
 // Rejecting returns a receiver's run of permanent rejections when it
 // rejects everything (see RejectsEverything).
-func Rejecting(ctx context.Context, db *storage.DB, w config.Webhook) (storage.RejectRun, bool, error) {
+func Rejecting(ctx context.Context, db storage.Outbox, w config.Webhook) (storage.RejectRun, bool, error) {
 	run, ok, err := db.RejectRunOf(ctx, w.Name)
 	if err != nil || !ok {
 		return storage.RejectRun{}, false, err

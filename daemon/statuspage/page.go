@@ -71,7 +71,7 @@ type Options struct {
 // Page serves the status pages. Its methods are safe for concurrent use.
 type Page struct {
 	cfg     *config.Config
-	db      *storage.DB
+	db      storage.Reader
 	info    Info
 	log     *slog.Logger
 	version string
@@ -93,7 +93,7 @@ type Page struct {
 }
 
 // New returns a page over db; Start rebuilds its summaries.
-func New(cfg *config.Config, db *storage.DB, info Info, opts Options) *Page {
+func New(cfg *config.Config, db storage.Reader, info Info, opts Options) *Page {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()

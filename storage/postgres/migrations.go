@@ -101,7 +101,8 @@ CREATE TABLE instances (
 	countries TEXT NOT NULL,
 	started   BIGINT NOT NULL, -- unix ms, the database's clock
 	heartbeat BIGINT NOT NULL, -- unix ms, the database's clock
-	stopped   BOOLEAN NOT NULL DEFAULT false
+	stopped   BOOLEAN NOT NULL DEFAULT false,
+	lock_pid  INTEGER NOT NULL DEFAULT 0 -- the backend pid of its evaluator-lock session
 );
 -- One row per chart per slot: a chart is fetched once per slot, whichever
 -- jobs list it (at the deepest depth asked).

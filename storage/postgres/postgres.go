@@ -288,3 +288,13 @@ func IsConnLost(err error) bool {
 	}
 	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
+
+// Connect opens a connection of its own, outside the pool (the
+// evaluator's advisory lock lives as long as its session).
+func (d *DB) Connect(ctx context.Context) (*pgx.Conn, error) {
+	c, err := pgx.ConnectConfig(ctx, d.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("storage: %s: %w", d.location, err)
+	}
+	return c, nil
+}

@@ -441,3 +441,48 @@ func (d *DB) KnownNames(ctx context.Context, store string, ids []string) (map[st
 var errNoRows = pgx.ErrNoRows
 
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+
+// SlotSnapshots returns a slot's snapshots, split into those the alert
+// engine has evaluated and those it has not, each in chart order.
+func (d *DB) SlotSnapshots(ctx context.Context, slot time.Time) (evaluated, pending []chart.Snapshot, err error) {
+	rows, err := d.pool.Query(ctx, `
+		SELECT c.store, c.country, c.chart, c.category, s.slot, s.chart_id, s.source, s.complete, s.depth, s.duration_ms, s.error, s.entries, s.evaluated
+		FROM snapshots s JOIN charts c ON c.id = s.chart_id
+		WHERE s.slot = $1 ORDER BY s.chart_id`, slot.Unix())
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage: snapshots of %s: %w", slot.Format(time.RFC3339), err)
+	}
+	var page []snapshotRow
+	var flags []bool
+	for rows.Next() {
+		var r snapshotRow
+		var ev bool
+		if err := rows.Scan(&r.key.Store, &r.key.Country, &r.key.Chart, &r.key.Category, &r.slot, &r.chartID, &r.source, &r.complete, &r.depth, &r.durationMS, &r.errText, &r.blob, &ev); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("storage: snapshots of %s: %w", slot.Format(time.RFC3339), err)
+		}
+		page = append(page, r)
+		flags = append(flags, ev)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("storage: snapshots of %s: %w", slot.Format(time.RFC3339), err)
+	}
+	// An unreadable row is left out: it stays as it is for `db check`.
+	q := storage.Query{OnCorrupt: func(*storage.CorruptError) error { return nil }}
+	for i, r := range page {
+		s, ok, err := d.decode(ctx, q, r)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			continue
+		}
+		if flags[i] {
+			evaluated = append(evaluated, s)
+		} else {
+			pending = append(pending, s)
+		}
+	}
+	return evaluated, pending, nil
+}

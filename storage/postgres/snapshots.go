@@ -34,6 +34,12 @@ type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
+// Transact is Update with the PostgreSQL transaction at hand, for rows
+// written with a snapshot (a fetch task marked done).
+func (d *DB) Transact(ctx context.Context, fn func(*Tx) error) error {
+	return d.update(ctx, d.pool, fn)
+}
+
 // UpdateOn is Update on one connection (the evaluator's, which holds its
 // advisory lock: a write by an instance that lost the lock cannot commit).
 func (d *DB) UpdateOn(ctx context.Context, c *pgx.Conn, fn func(*Tx) error) error {
