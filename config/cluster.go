@@ -34,6 +34,9 @@ type Cluster struct {
 	// Heartbeat is how often an instance renews its leases and says it is
 	// alive; it must be well under Lease.
 	Heartbeat Duration `yaml:"heartbeat"`
+	// Batch is how many fetches of a store are claimed at once (0: about
+	// three seconds of the store's rate).
+	Batch int `yaml:"batch"`
 	// EvaluateAfter bounds how long the evaluator waits for a slot's
 	// fetches before evaluating what is in (default: until the job's next
 	// slot).
@@ -88,6 +91,9 @@ func (c *Config) validateCluster(v *validator) {
 	}
 	if cl.Heartbeat.D() <= 0 || cl.Heartbeat.D()*2 > cl.Lease.D() {
 		v.add("cluster.heartbeat", "must be positive and at most half of cluster.lease (got %s with a lease of %s)", cl.Heartbeat, cl.Lease)
+	}
+	if cl.Batch < 0 || cl.Batch > 1000 {
+		v.add("cluster.batch", "must be between 0 (automatic) and 1000 (got %d)", cl.Batch)
 	}
 	if cl.EvaluateAfter.D() < 0 {
 		v.add("cluster.evaluate_after", "must not be negative (got %s)", cl.EvaluateAfter)

@@ -59,6 +59,9 @@ func (d *Daemon) slotEnd(job config.Job, slot time.Time) time.Time {
 // batchSize is how many fetches of a store an instance claims at once:
 // about three seconds of its rate, at least two rounds of its concurrency.
 func (d *Daemon) batchSize(store string) int {
+	if d.cfg.Cluster.Batch > 0 {
+		return d.cfg.Cluster.Batch
+	}
 	f := d.cfg.Stores.AppStore.Fetch
 	if store == chart.GooglePlay {
 		f = d.cfg.Stores.GooglePlay.Fetch
@@ -363,6 +366,9 @@ func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot t
 			return err
 		}
 		d.writeSinks(ctx, sinks.Batch{Snapshots: pending, Alerts: raised})
+		if len(raised) > 0 {
+			failpoint("cluster.evaluate.before-commit")
+		}
 		return nil
 	})
 	if err != nil {

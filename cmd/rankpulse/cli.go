@@ -43,6 +43,8 @@ Usage:
   rankpulse alerts pending [--webhook NAME] list undelivered alerts (pending, dead, given up) per webhook
   rankpulse alerts retry|drop ID [--webhook NAME]
                                             send an undelivered alert again now / give it up
+  rankpulse cluster status [--format text|json]
+                                            with storage.url: the instances, their leases and charts, the evaluator
   rankpulse version                         version, commit, Go version
   rankpulse help [COMMAND]                  this text, or one command's usage and flags
 
@@ -97,6 +99,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = c.configCmd(ctx, rest)
 	case "alerts":
 		err = c.alertsCmd(ctx, rest)
+	case "cluster":
+		err = c.clusterCmd(ctx, rest)
 	case "version", "--version":
 		c.versionCmd()
 	case "help", "-h", "--help":

@@ -96,7 +96,7 @@ func (c *cli) alertsTest(ctx context.Context, args []string) error {
 // both work).
 type outboxCmd struct {
 	cfg *config.Config
-	db  *storage.DB
+	db  storage.Store
 }
 
 func (c *cli) openOutbox(ctx context.Context, cfgPath string) (*outboxCmd, error) {

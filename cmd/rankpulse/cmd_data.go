@@ -186,13 +186,13 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 // nothingToExport explains an empty export: an empty store (often the
 // wrong data_dir) or a range that holds nothing. It is an error (exit 1),
 // so that a backup script notices.
-func nothingToExport(ctx context.Context, db *storage.DB, q storage.Query, since, until string) error {
+func nothingToExport(ctx context.Context, db storage.Store, q storage.Query, since, until string) error {
 	st, err := db.Stats(ctx)
 	if err != nil {
 		return err
 	}
 	if st.Snapshots == 0 {
-		return fmt.Errorf("nothing to export: the embedded store %s holds no snapshot yet (run `rankpulse run` or `rankpulse import` first, or point data_dir at the directory the daemon writes to)", db.Path())
+		return fmt.Errorf("nothing to export: the embedded store %s holds no snapshot yet (run `rankpulse run` or `rankpulse import` first, or point data_dir at the directory the daemon writes to)", db.Location())
 	}
 	var flags []string
 	if since != "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/config"
+	"github.com/rankpulse/rankpulse/daemon"
 	"github.com/rankpulse/rankpulse/storage"
 )
 
@@ -141,8 +142,12 @@ func watchNames(cfg *config.Config) string {
 	return strings.Join(names, ", ")
 }
 
-// openExisting opens the embedded store, refusing to create an empty one.
-func (c *cli) openExisting(ctx context.Context, cfg *config.Config) (*storage.DB, error) {
+// openExisting opens the store: the cluster's PostgreSQL with
+// storage.url, else the embedded file, refusing to create an empty one.
+func (c *cli) openExisting(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	if cfg.Clustered() {
+		return daemon.OpenStore(ctx, cfg)
+	}
 	path := filepath.Join(cfg.DataDir, storage.FileName)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no embedded store at %s: run `rankpulse run` (or `rankpulse import`) first, or point data_dir at the right directory", path)

@@ -241,9 +241,15 @@ func (s *Server) Query(t testing.TB, db, q string) *influx.V1Result {
 // binary started one. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}
+
+// StopShared stops the server Shared started, if any (for a TestMain that
+// also stops other servers).
+func StopShared() {
 	if shared != nil && shared.cmd != nil {
 		shared.Stop()
 		os.RemoveAll(shared.dir)
 	}
-	os.Exit(code)
 }

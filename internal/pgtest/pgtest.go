@@ -262,9 +262,16 @@ func Database(t testing.TB) string {
 // binary started one. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}
+
+// StopShared stops the server Shared started, if any (for a TestMain that
+// also stops other servers).
+func StopShared() {
 	if shared != nil {
 		shared.Stop()
 		os.RemoveAll(shared.dir)
+		shared = nil
 	}
-	os.Exit(code)
 }

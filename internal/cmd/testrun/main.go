@@ -4,16 +4,22 @@
 //  1. influxd 1.8.10 (`go install`, into .cache/bin; about two minutes the
 //     first time, cached after), started on a free loopback port with a
 //     temporary directory and Flux enabled, and stopped at the end;
-//  2. gofmt and go vet over the tree;
-//  3. Debian's chromium for the status pages' browser tests: installed with
+//  2. PostgreSQL 15 (Debian's postgresql-15: installed with apt-get when
+//     initdb is missing and we run as root), initdb'd in a temporary
+//     directory and started on a free loopback port (as the postgres user
+//     when we are root: it refuses to run as root), stopped at the end;
+//     RANKPULSE_PG_URL points the tests at it;
+//  3. gofmt and go vet over the tree;
+//  4. Debian's chromium for the status pages' browser tests: installed with
 //     apt-get when /usr/bin/chromium is missing and we run as root (CI),
 //     a clear failure otherwise;
-//  4. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1 and
-//     RANKPULSE_REQUIRE_BROWSER=1, so integration tests fail rather than
+//  5. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1,
+//     RANKPULSE_REQUIRE_PG=1 and RANKPULSE_REQUIRE_BROWSER=1, so
+//     integration tests fail rather than
 //     skip without InfluxDB or Chromium (the browser tests' screenshots go
 //     to .cache/artifacts/screenshots), then the alert-quality tests
 //     without -race (they are built only then);
-//  5. each fuzz target for a few seconds.
+//  6. each fuzz target for a few seconds.
 package main
 
 import (
@@ -29,6 +35,7 @@ import (
 	"time"
 
 	"github.com/rankpulse/rankpulse/internal/influxtest"
+	"github.com/rankpulse/rankpulse/internal/pgtest"
 )
 
 const influxdModule = "github.com/influxdata/influxdb/cmd/influxd@v1.8.10"
@@ -94,6 +101,16 @@ func testAll(ctx context.Context, fuzzTime time.Duration, run string, pkgs []str
 	os.Setenv("RANKPULSE_INFLUX_URL", srv.URL)
 	os.Setenv("RANKPULSE_INFLUXD", bin)
 	os.Setenv("RANKPULSE_REQUIRE_INFLUX", "1")
+	pg, err := postgres(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer pg.Stop()
+	defer os.RemoveAll(pg.Dir())
+	fmt.Fprintf(os.Stderr, "==> postgres at %s (data in %s)\n", pg.URL, pg.Dir())
+	os.Setenv(pgtest.EnvURL, pg.URL)
+	os.Setenv(pgtest.EnvRequire, "1")
 	if err := browser(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
@@ -190,4 +207,37 @@ func browser(ctx context.Context) error {
 	os.Setenv("RANKPULSE_ARTIFACTS", artifacts)
 	fmt.Fprintf(os.Stderr, "==> %s for the browser tests\n", bin)
 	return nil
+}
+
+// postgres starts a PostgreSQL server for the tests, installing Debian's
+// postgresql-15 first when initdb is missing and we are root (CI).
+func postgres(ctx context.Context) (*pgtest.Server, error) {
+	bin := pgtest.BinDir()
+	if bin == "" {
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("the PostgreSQL tests need initdb and postgres (Debian: sudo apt-get install -y postgresql-15), or %s set to their directory", pgtest.EnvBin)
+		}
+		fmt.Fprintln(os.Stderr, "==> apt-get install -y postgresql-15 (first run only)")
+		for _, args := range [][]string{{"update"}, {"install", "-y", "postgresql-15"}} {
+			cmd := exec.CommandContext(ctx, "apt-get", args...)
+			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return nil, fmt.Errorf("install postgresql-15 for the tests: apt-get %s: %w", strings.Join(args, " "), err)
+			}
+		}
+		if bin = pgtest.BinDir(); bin == "" {
+			return nil, fmt.Errorf("apt-get installed postgresql-15 but %s/initdb is still missing", pgtest.DefaultBinDir)
+		}
+	}
+	dir, err := os.MkdirTemp("", "rankpulse-pg-")
+	if err != nil {
+		return nil, err
+	}
+	srv, err := pgtest.StartServer(bin, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	return srv, nil
 }
