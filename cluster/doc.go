@@ -1,21 +1,21 @@
 // Package cluster runs several rankpulse instances as one, on the
 // PostgreSQL store of storage/postgres (`storage: {url: postgres://…}`).
 //
-//	     instance a             instance b             instance c
-//	 (appstore, us gb …)     (any store, any cc)    (googleplay only)
-//	  scrapers ─ claims       scrapers ─ claims      scrapers ─ claims
-//	        │  ▲                   │  ▲                   │  ▲
-//	 save + │  │ FOR UPDATE        │  │                   │  │
-//	  done  ▼  │ SKIP LOCKED       ▼  │                   ▼  │
-//	 ┌─────────────────────────── PostgreSQL ───────────────────────────┐
-//	 │ fetch_tasks (slot × chart: open → done | expired, lease, owner)  │
-//	 │ snapshots · apps · charts · alerts · outbox · instances          │
-//	 │ advisory lock "evaluator" ── held by one session ────────────┐   │
-//	 └──────────────────────────────────────────────────────────────┼───┘
-//	                                                                │
-//	                      the lock holder (any instance): evaluates each
-//	                      slot over every country, writes the slot to
-//	                      InfluxDB, delivers the webhooks
+//	    instance a             instance b             instance c
+//	(appstore, us gb …)     (any store, any cc)    (googleplay only)
+//	 scrapers ─ claims       scrapers ─ claims      scrapers ─ claims
+//	       │  ▲                   │  ▲                   │  ▲
+//	save + │  │ FOR UPDATE        │  │                   │  │
+//	 done  ▼  │ SKIP LOCKED       ▼  │                   ▼  │
+//	┌─────────────────────────── PostgreSQL ───────────────────────────┐
+//	│ fetch_tasks (slot × chart: open → done | expired, lease, owner)  │
+//	│ snapshots · apps · charts · alerts · outbox · instances          │
+//	│ advisory lock "evaluator" ── held by one session ────────────┐   │
+//	└──────────────────────────────────────────────────────────────┼───┘
+//	                                                               │
+//	                     the lock holder (any instance): evaluates each
+//	                     slot over every country, writes the slot to
+//	                     InfluxDB, delivers the webhooks
 //
 // # Work shared by claiming
 //

@@ -40,11 +40,11 @@ type Options struct {
 
 // Daemon is a configured rankpulse.
 type Daemon struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	m        *metrics.Metrics
-	version  string
-	db       storage.Store
+	cfg     *config.Config
+	log     *slog.Logger
+	m       *metrics.Metrics
+	version string
+	db      storage.Store
 	// With storage.url: the PostgreSQL store and this instance's
 	// membership of the cluster (nil otherwise).
 	pg       *postgres.DB
