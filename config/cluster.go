@@ -35,7 +35,7 @@ type Cluster struct {
 	// alive; it must be well under Lease.
 	Heartbeat Duration `yaml:"heartbeat"`
 	// Batch is how many fetches of a store are claimed at once (0: about
-	// three seconds of the store's rate).
+	// a second and a half of the store's rate).
 	Batch int `yaml:"batch"`
 	// EvaluateAfter bounds how long the evaluator waits for a slot's
 	// fetches before evaluating what is in (default: until the job's next

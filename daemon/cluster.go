@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -57,7 +58,9 @@ func (d *Daemon) slotEnd(job config.Job, slot time.Time) time.Time {
 }
 
 // batchSize is how many fetches of a store an instance claims at once:
-// about three seconds of its rate, at least two rounds of its concurrency.
+// about a second and a half of its rate, at least two rounds of its
+// concurrency. Small batches spread a slot over the instances and leave
+// little to take over when one dies; each costs one claim query.
 func (d *Daemon) batchSize(store string) int {
 	if d.cfg.Cluster.Batch > 0 {
 		return d.cfg.Cluster.Batch
@@ -66,7 +69,7 @@ func (d *Daemon) batchSize(store string) int {
 	if store == chart.GooglePlay {
 		f = d.cfg.Stores.GooglePlay.Fetch
 	}
-	return max(int(f.Rate*3), 2*f.Concurrency, 2)
+	return max(int(math.Ceil(f.Rate*1.5)), 2*f.Concurrency, 2)
 }
 
 // clusterSweep is Sweep on a cluster: it seeds the slot's fetches (a no-op

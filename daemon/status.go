@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/rankpulse/rankpulse/daemon/statuspage"
 )
@@ -47,4 +49,42 @@ func (s statusInfo) Jobs() []statuspage.Job {
 func (s statusInfo) Ready(ctx context.Context) (bool, []string) {
 	r := s.d.Ready(ctx)
 	return r.Ready, r.Problems
+}
+
+// Cluster is the cluster as the status page's header shows it (nil without
+// storage.url): the status the daemon read last.
+func (s statusInfo) Cluster() *statuspage.Cluster {
+	if s.d.cl == nil {
+		return nil
+	}
+	st := s.d.lastClusterStatus()
+	if st == nil {
+		return &statuspage.Cluster{}
+	}
+	out := &statuspage.Cluster{Leader: st.Leader}
+	for _, in := range st.Instances {
+		state := "alive"
+		switch {
+		case in.Stopped:
+			state = "stopped"
+		case !in.Alive:
+			state = "dead"
+		}
+		role := "fetcher"
+		if in.Leader {
+			role = "evaluator"
+		}
+		claims := "any"
+		if len(in.Stores)+len(in.Countries) > 0 {
+			claims = strings.Join(append(append([]string{}, in.Stores...), in.Countries...), ", ")
+		}
+		out.Instances = append(out.Instances, statuspage.ClusterInstance{Name: in.Name, State: state, Role: role, Claims: claims,
+			Leases: in.Leases, Fetched: in.Fetched, Self: in.Name == s.d.cl.Name()})
+	}
+	if len(st.Slots) > 0 {
+		sl := st.Slots[0]
+		out.Slot = fmt.Sprintf("latest slot %s: %d of %d charts done, %d leased, %d open, %d expired",
+			sl.Slot.Format("15:04:05 UTC"), sl.Done, sl.Total(), sl.Leased, sl.Open, sl.Expired)
+	}
+	return out
 }

@@ -22,6 +22,7 @@ type homeView struct {
 	Loading       string
 	Skipped       int
 	Jobs          []jobLine
+	Cluster       *Cluster
 	FirstSweep    string // "first sweep at 16:07 UTC, in 3 min (job messaging)"
 	Moved         []alertCard
 	MovedMore     []alertCard
@@ -79,6 +80,7 @@ func (p *Page) homeKey(jobs []Job) string {
 	}
 	pr := p.getProgress()
 	b.WriteString("|" + strconv.FormatBool(pr.done) + strconv.Itoa(pr.read))
+	b.WriteString(p.cluster().key())
 	return b.String()
 }
 
@@ -95,6 +97,7 @@ func (p *Page) renderHome(ctx context.Context, now time.Time) *rendered {
 	v.Ready, v.ReadyProblems = p.info.Ready(ctx)
 	v.Loading = p.loadingNote(now)
 	v.Jobs = jobLines(jobs, now)
+	v.Cluster = p.cluster()
 	v.FirstSweep = firstSweep(jobs, now)
 
 	p.m.mu.RLock()

@@ -78,7 +78,8 @@ func BinDir() string {
 
 // StartServer runs initdb in dir (which must not exist or be empty) and
 // starts postgres on a free loopback port. As root, the server runs as the
-// postgres user and dir is handed to it.
+// postgres user and dir is handed to it (its parent must let that user
+// through: os.MkdirTemp("", …) does).
 func StartServer(binDir, dir string) (*Server, error) {
 	cred, err := serverUser()
 	if err != nil {
@@ -274,4 +275,12 @@ func StopShared() {
 		os.RemoveAll(shared.dir)
 		shared = nil
 	}
+}
+
+// PID is the postmaster's process id (0 once stopped).
+func (s *Server) PID() int {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
