@@ -233,6 +233,16 @@ func (d *DB) TableBytes(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// SnapshotBytes is the size of the snapshots table with its indexes and
+// TOAST: what each stored chart adds, apps and charts interned apart.
+func (d *DB) SnapshotBytes(ctx context.Context) (int64, error) {
+	var n int64
+	if err := d.pool.QueryRow(ctx, `SELECT pg_total_relation_size('snapshots')`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("storage: table sizes: %w", err)
+	}
+	return n, nil
+}
+
 // lastSeenGranularity bounds how often an app's last_seen is rewritten
 // (as in the embedded store).
 const lastSeenGranularity = 24 * 60 * 60

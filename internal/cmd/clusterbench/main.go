@@ -33,6 +33,7 @@ import (
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/internal/fakestore"
 	"github.com/rankpulse/rankpulse/internal/pgtest"
+	"github.com/rankpulse/rankpulse/scheduler"
 	"github.com/rankpulse/rankpulse/storage/postgres"
 )
 
@@ -66,6 +67,8 @@ type result struct {
 	cpu, pgCPU        time.Duration
 	maxPerSecond      int
 	tableBytes, wal   int64
+	snapBytes         int64
+	embedded          bool
 	perInstance       map[string]int
 	evaluated, alerts int
 }
@@ -113,37 +116,62 @@ func bench(ns []int, rate float64, concurrency, nCountries int, latency time.Dur
 		fmt.Println("(PostgreSQL from RANKPULSE_PG_URL: its CPU is not measured)")
 	}
 	var results []result
+	var last string
+	base0, err := runEmbedded(bin, filepath.Join(dir, "embedded"), rate, concurrency, countries, latency)
+	if err != nil {
+		return fmt.Errorf("the embedded baseline: %w", err)
+	}
+	results = append(results, base0)
 	for _, n := range ns {
-		r, err := runOnce(base, bin, filepath.Join(dir, fmt.Sprintf("n%d", n)), n, rate, concurrency, countries, latency, pgPID)
+		dbURL, err := createDB(context.Background(), base, fmt.Sprintf("clusterbench_%d_%d", n, time.Now().UnixNano()))
+		if err != nil {
+			return err
+		}
+		r, err := runOnce(dbURL, "@every 24h", bin, filepath.Join(dir, fmt.Sprintf("n%d", n)), n, rate, concurrency, countries, latency, pgPID)
 		if err != nil {
 			return fmt.Errorf("%d instances: %w", n, err)
 		}
 		results = append(results, r)
+		last = dbURL
+	}
+	// A second slot on the last database: its apps are interned already,
+	// as in a cluster that has run for a while.
+	n := ns[len(ns)-1]
+	steady, err := runOnce(last, "@every 1h", bin, filepath.Join(dir, fmt.Sprintf("n%d-2", n)), n, rate, concurrency, countries, latency, pgPID)
+	if err != nil {
+		return fmt.Errorf("%d instances, second slot: %w", n, err)
 	}
 	fmt.Println()
-	fmt.Printf("%-3s %6s %8s %9s %9s %10s %12s %12s %8s %9s %9s\n", "N", "charts", "requests", "wall", "floor", "wall/floor", "cpu/1k chart", "pg cpu/1k", "max req/s", "B/snap", "WAL B/snap")
+	fmt.Printf("%-9s %6s %8s %9s %9s %10s %12s %10s %12s %9s %11s %11s\n", "N", "charts", "requests", "wall", "floor", "wall/floor", "cpu/1k chart", "cpu ratio", "pg cpu/1k", "max req/s", "B/snap row", "WAL B/snap")
 	for _, r := range results {
-		pg := "-"
-		if pgPID != 0 {
+		pg, label := "-", strconv.Itoa(r.n)
+		if r.embedded {
+			label = "1 sqlite"
+		} else if pgPID != 0 {
 			pg = fmt.Sprintf("%.2fs", r.pgCPU.Seconds()*1000/float64(r.charts))
 		}
-		fmt.Printf("%-3d %6d %8d %9s %9s %10.3f %11.2fs %12s %8d %9d %9d\n", r.n, r.charts, r.requests, r.wall.Round(time.Millisecond), r.floor.Round(time.Millisecond),
-			r.wall.Seconds()/r.floor.Seconds(), r.cpu.Seconds()*1000/float64(r.charts), pg, r.maxPerSecond, r.tableBytes/int64(max(r.charts, 1)), r.wal/int64(max(r.charts, 1)))
+		fmt.Printf("%-9s %6d %8d %9s %9s %10.3f %11.2fs %10.2f %12s %9d %11d %11d\n", label, r.charts, r.requests, r.wall.Round(time.Millisecond), r.floor.Round(time.Millisecond),
+			r.wall.Seconds()/r.floor.Seconds(), r.cpu.Seconds()*1000/float64(r.charts), (r.cpu.Seconds()/float64(r.charts))/(base0.cpu.Seconds()/float64(base0.charts)),
+			pg, r.maxPerSecond, r.snapBytes/int64(max(r.charts, 1)), r.wal/int64(max(r.charts, 1)))
 	}
-	fmt.Println()
-	for _, r := range results {
+	fmt.Println("(cpu ratio: rankpulse CPU per chart against the single embedded-SQLite instance of this run; B/snap row: the snapshots table with its indexes per chart stored;")
+	fmt.Println(" WAL B/snap: PostgreSQL WAL written per chart during the slot, interning of new apps, fetch tasks and evaluation included)")
+	fmt.Printf("second slot, N=%d, apps already interned: %d charts, wall/floor %.3f, WAL %d B/snap, snapshots table %d B/row\n\n",
+		n, steady.charts, steady.wall.Seconds()/steady.floor.Seconds(), steady.wal/int64(max(steady.charts, 1)), steady.snapBytes/int64(max(2*steady.charts, 1)))
+	for _, r := range results[1:] {
 		fmt.Printf("N=%d: charts per instance %v; all processes exited after %s; %d charts evaluated\n", r.n, r.perInstance, r.exited.Round(time.Millisecond), r.evaluated)
 	}
 	return nil
 }
 
-func runOnce(base, bin, dir string, n int, rate float64, concurrency int, countries []string, latency time.Duration, pgPID int) (result, error) {
+func runOnce(dbURL, schedule, bin, dir string, n int, rate float64, concurrency int, countries []string, latency time.Duration, pgPID int) (result, error) {
 	ctx := context.Background()
 	res := result{n: n, perInstance: map[string]int{}}
-	dbURL, err := createDB(ctx, base, fmt.Sprintf("clusterbench_%d_%d", n, time.Now().UnixNano()))
+	sched, err := scheduler.ParseSchedule(schedule)
 	if err != nil {
 		return res, err
 	}
+	slot := scheduler.Prev(sched, time.Now()) // the slot every instance's --once sweeps
 	db, err := postgres.Open(ctx, dbURL) // the schema, before the instances race for it
 	if err != nil {
 		return res, err
@@ -180,13 +208,13 @@ stores:
     concurrency: %d
 jobs:
   - name: bench
-    schedule: "@every 24h"
+    schedule: "%s"
     stores: [appstore]
     countries: [%s]
     charts: [top-free, top-paid, top-grossing]
     categories: {appstore: [all, "6005"]}
     depth: 200
-`, filepath.Join(dir, name), dbURL, name, srv.URL, srv.URL, rate, concurrency, strings.Join(countries, ", "))
+`, filepath.Join(dir, name), dbURL, name, srv.URL, srv.URL, rate, concurrency, schedule, strings.Join(countries, ", "))
 		path := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			return res, err
@@ -211,7 +239,7 @@ jobs:
 	// The slot is done when every fetch is.
 	for {
 		var done int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM fetch_tasks WHERE state = 'done'`).Scan(&done); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM fetch_tasks WHERE state = 'done' AND slot = $1`, slot.Unix()).Scan(&done); err != nil {
 			return res, err
 		}
 		if done == want {
@@ -250,7 +278,7 @@ jobs:
 	res.requests = len(hits)
 	res.maxPerSecond = apple.MaxPerSecond()
 	res.floor = time.Duration(float64(res.requests) / (float64(n) * rate) * float64(time.Second))
-	rows, err := conn.Query(ctx, `SELECT done_by, count(*) FROM fetch_tasks WHERE state = 'done' GROUP BY done_by`)
+	rows, err := conn.Query(ctx, `SELECT done_by, count(*) FROM fetch_tasks WHERE state = 'done' AND slot = $1 GROUP BY done_by`, slot.Unix())
 	if err != nil {
 		return res, err
 	}
@@ -262,10 +290,66 @@ jobs:
 		res.charts += c
 	}
 	rows.Close()
-	conn.QueryRow(ctx, `SELECT count(*) FROM snapshots WHERE evaluated`).Scan(&res.evaluated)
+	conn.QueryRow(ctx, `SELECT count(*) FROM snapshots WHERE evaluated AND slot = $1`, slot.Unix()).Scan(&res.evaluated)
 	conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint`, wal0).Scan(&res.wal)
-	res.tableBytes, err = db.TableBytes(ctx)
+	if res.tableBytes, err = db.TableBytes(ctx); err != nil {
+		return res, err
+	}
+	res.snapBytes, err = db.SnapshotBytes(ctx)
 	return res, err
+}
+
+// runEmbedded is the baseline: one rankpulse with the embedded SQLite
+// store sweeping the same job with `run --once`.
+func runEmbedded(bin, dir string, rate float64, concurrency int, countries []string, latency time.Duration) (result, error) {
+	res := result{n: 1, embedded: true}
+	apple := fakestore.NewApple(2000)
+	apple.Latency = latency
+	srv := httptest.NewServer(apple)
+	defer srv.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	cfg := fmt.Sprintf(`data_dir: %s
+listen: ""
+log: {level: warn}
+stores:
+  appstore:
+    endpoints: {itunes: %s, marketing: %s}
+    rate: %g
+    concurrency: %d
+jobs:
+  - name: bench
+    stores: [appstore]
+    countries: [%s]
+    charts: [top-free, top-paid, top-grossing]
+    categories: {appstore: [all, "6005"]}
+    depth: 200
+`, filepath.Join(dir, "data"), srv.URL, srv.URL, rate, concurrency, strings.Join(countries, ", "))
+	path := filepath.Join(dir, "rankpulse.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return res, err
+	}
+	cmd := exec.Command(bin, "run", "--once", "--config", path)
+	out, err := os.Create(filepath.Join(dir, "rankpulse.log"))
+	if err != nil {
+		return res, err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return res, fmt.Errorf("rankpulse run --once: %w (log in %s)", err, out.Name())
+	}
+	res.wall = time.Since(start)
+	res.exited = res.wall
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	res.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	res.requests = len(apple.Hits())
+	res.maxPerSecond = apple.MaxPerSecond()
+	res.charts = len(countries) * 6
+	res.floor = time.Duration(float64(res.requests) / rate * float64(time.Second))
+	return res, nil
 }
 
 func createDB(ctx context.Context, base, name string) (string, error) {
