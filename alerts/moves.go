@@ -15,7 +15,7 @@ import (
 // startTolerance: a move starts at the latest reading within this factor of
 // the window's extreme, so that a ramp is described from its foot, not from
 // a noisy reading long before it.
-const startTolerance = 1.25
+const startTolerance = 1.12
 
 // minPlaces: a move shorter than this never alerts. At the very top of a
 // chart ratios are coarse (#3 → #1 is already 3×) and two places is how a
