@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"strconv"
 	"sync"
@@ -265,7 +266,7 @@ func (d *Daemon) whileLeading(ctx context.Context, l *cluster.Leadership) error 
 		if err := l.Check(ctx); err != nil {
 			return err
 		}
-		if err := d.evaluatePending(ctx, l); err != nil {
+		if err := d.evaluateReady(ctx, l); err != nil {
 			return err
 		}
 		select {
@@ -276,45 +277,80 @@ func (d *Daemon) whileLeading(ctx context.Context, l *cluster.Leadership) error 
 	}
 }
 
-// rebuildClusterEngine starts a fresh alert engine and replays into it,
-// silently, every evaluated snapshot of the engine's horizon, slot by
-// slot: the state the previous evaluator had.
+// rebuildClusterEngine gives the new evaluator the engine its
+// predecessor had: a fresh engine loaded from the stored checkpoint (when
+// it was written under the same settings) and fed, silently and in the
+// order they were made, the evaluations numbered after it — or, without a
+// usable checkpoint, every evaluated slot of the engine's horizon.
 func (d *Daemon) rebuildClusterEngine(ctx context.Context) error {
-	a := d.cfg.Alerts
 	start := time.Now()
-	since := start.Add(-a.Lookback.D() - a.Cooldown.D() - a.MultiCountry.Window.D())
-	slots, err := d.db.Slots(ctx, since)
-	if err != nil {
-		return err
-	}
 	d.emu.Lock()
 	defer d.emu.Unlock()
 	d.engine = alerts.New(d.cfg.Alerts, d.cfg.WatchIndex())
 	d.leader.last = time.Time{}
-	replayed := 0
-	for _, si := range slots {
-		evaluated, _, err := d.pg.SlotSnapshots(ctx, si.Slot)
-		if err != nil {
-			return err
-		}
-		if len(evaluated) == 0 {
-			continue
-		}
-		for i := range evaluated {
-			d.annotate(&evaluated[i])
-		}
-		d.engine.Evaluate(si.Slot, evaluated)
-		d.leader.last = si.Slot
-		replayed++
+	d.alerts.lastSeq, d.alerts.checkpointSeq, d.alerts.lastCheckpoint, d.alerts.diverged = 0, 0, time.Time{}, false
+	onCorrupt := func(ce *storage.CorruptError) error {
+		d.log.Error("a stored snapshot cannot be read; the alert engine goes on without it", "error", ce)
+		return nil
 	}
-	d.log.Info("alert engine rebuilt from the cluster's store", "slots", replayed, "took", time.Since(start).Round(time.Millisecond))
+	feed := func(slot time.Time, snaps []chart.Snapshot) {
+		for i := range snaps {
+			d.annotate(&snaps[i])
+		}
+		d.engine.Evaluate(slot, snaps)
+		if slot.After(d.leader.last) {
+			d.leader.last = slot
+		}
+	}
+	st, ok, err := d.db.EngineState(ctx)
+	if err != nil {
+		return err
+	}
+	from, mode := int64(0), "replay of the horizon"
+	if ok && st.Fingerprint == d.alerts.fingerprint {
+		if err := d.engine.UnmarshalBinary(st.State); err == nil {
+			from, mode = st.Seq, "checkpoint"
+			d.alerts.lastSeq, d.alerts.checkpointSeq, d.alerts.lastCheckpoint = st.Seq, st.Seq, time.Now()
+		} else {
+			d.log.Warn("the alert engine's checkpoint cannot be read; the engine is rebuilt from the history", "error", err)
+			d.engine = alerts.New(d.cfg.Alerts, d.cfg.WatchIndex())
+		}
+	}
+	replayed := 0
+	if mode == "checkpoint" {
+		err = d.db.EvaluatedAfter(ctx, from, onCorrupt, func(ev storage.Evaluation) error {
+			feed(ev.Slot, ev.Snapshots)
+			d.alerts.lastSeq = ev.Seq
+			replayed++
+			return ctx.Err()
+		})
+	} else {
+		var slots []storage.SlotInfo
+		if slots, err = d.db.Slots(ctx, d.horizon()); err == nil {
+			for _, si := range slots {
+				evaluated, _, err := d.pg.SlotSnapshots(ctx, si.Slot)
+				if err != nil {
+					return err
+				}
+				if len(evaluated) > 0 {
+					feed(si.Slot, evaluated)
+					replayed++
+				}
+			}
+			d.alerts.lastSeq, err = d.db.LastEvalSeq(ctx)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	d.log.Info("alert engine rebuilt from the cluster's store", "from", mode, "evaluations_replayed", replayed, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// evaluatePending evaluates, in slot order, every slot whose fetches are
+// evaluateReady evaluates, in slot order, every slot whose fetches are
 // all in (or whose time ran out), stopping at the first still being
 // fetched.
-func (d *Daemon) evaluatePending(ctx context.Context, l *cluster.Leadership) error {
+func (d *Daemon) evaluateReady(ctx context.Context, l *cluster.Leadership) error {
 	slots, err := cluster.SlotsToEvaluate(ctx, d.pg.Pool())
 	if err != nil {
 		return err
@@ -359,11 +395,16 @@ func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot t
 		d.leader.last = slot
 	}
 	var raised []chart.Alert
-	var expired int64
+	var expired, seq int64
 	err = d.pg.UpdateOn(ctx, l.Conn, func(tx *postgres.Tx) error {
 		var err error
-		if raised, err = d.record(ctx, tx, slot, found, pending); err != nil {
+		if raised, seq, err = d.record(ctx, tx, slot, found, pending); err != nil {
 			return err
+		}
+		if !late && !d.alerts.diverged && time.Since(d.alerts.lastCheckpoint) >= d.alerts.every {
+			if err := d.saveState(ctx, tx, seq); err != nil {
+				return err
+			}
 		}
 		if expired, err = cluster.ExpireSlot(ctx, tx.PgTx(), slot); err != nil {
 			return err
@@ -375,7 +416,11 @@ func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot t
 		return nil
 	})
 	if err != nil {
+		d.alerts.diverged = true // the engine moved, the store did not: rebuilt at the next lead
 		return err
+	}
+	if !late {
+		d.alerts.lastSeq = seq
 	}
 	d.announce(ctx, raised)
 	d.log.Info("slot evaluated for the cluster", "slot", slot, "charts", len(pending), "alerts", len(raised), "expired_unfetched", expired, "late", late)
@@ -414,7 +459,7 @@ func (d *Daemon) clusterOnce(ctx context.Context) []Summary {
 	cancel()
 	if err == nil {
 		if err := d.rebuildClusterEngine(wctx); err == nil {
-			if err := d.evaluatePending(wctx, l); err != nil {
+			if err := d.evaluateReady(wctx, l); err != nil {
 				d.log.Error("evaluation not recorded; the next evaluator retries it", "error", err)
 			}
 		}
@@ -560,5 +605,47 @@ func (d *Daemon) clusterReady(ctx context.Context, r *Readiness) {
 			r.Ready = false
 			r.Problems = append(r.Problems, "cluster: this instance's heartbeat is not recorded: its claims run out and others take them")
 		}
+	}
+}
+
+// record stores an evaluation's alerts (returning those not stored
+// before), queues them for the webhooks and marks the snapshots evaluated
+// as one evaluation (returning its number), in the caller's transaction.
+func (d *Daemon) record(ctx context.Context, tx storage.WriteTx, slot time.Time, found []chart.Alert, snaps []chart.Snapshot) ([]chart.Alert, int64, error) {
+	var raised []chart.Alert
+	for i := range found {
+		isNew, err := tx.SaveAlert(ctx, &found[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		if isNew {
+			raised = append(raised, found[i])
+		}
+	}
+	if err := d.hooks.Enqueue(ctx, tx, raised); err != nil {
+		return nil, 0, err
+	}
+	keys := make([]chart.Key, len(snaps))
+	for i := range snaps {
+		keys[i] = snaps[i].Key()
+	}
+	seq, err := tx.MarkEvaluated(ctx, slot, keys)
+	return raised, seq, err
+}
+
+// announce tells the webhooks, the status page, the metrics and the log
+// about committed alerts.
+func (d *Daemon) announce(ctx context.Context, raised []chart.Alert) {
+	if len(raised) > 0 {
+		d.hooks.Notify()
+	}
+	d.status.Alerts(raised)
+	for _, a := range raised {
+		d.m.Alerts.WithLabelValues(a.Kind, a.Severity).Inc()
+		level := slog.LevelWarn
+		if a.Severity == chart.SeverityCritical {
+			level = slog.LevelError
+		}
+		d.log.Log(ctx, level, "alert: "+a.Summary, "kind", a.Kind, "id", a.ID, "store", a.Store, "country", a.CountryCode(), "app_id", a.AppID, "watch", a.WatchName())
 	}
 }

@@ -101,6 +101,10 @@ func (d *Daemon) Ready(ctx context.Context) Readiness {
 	if d.cl != nil {
 		d.clusterReady(ctx, &r)
 	}
+	if p := d.restoring(); p != "" {
+		r.Ready = false
+		r.Problems = append(r.Problems, p)
+	}
 	for _, p := range d.hooks.Problems(ctx) { // receivers that reject everything
 		r.Ready = false
 		r.Problems = append(r.Problems, p)

@@ -25,8 +25,12 @@ type WriteTx interface {
 	SaveAlert(ctx context.Context, a *chart.Alert) (bool, error)
 	// Enqueue puts an alert in a receiver's outbox (a no-op if it is there).
 	Enqueue(ctx context.Context, webhook string, a *chart.Alert, batch int64) error
-	// MarkEvaluated records that the alert engine has read these snapshots.
-	MarkEvaluated(ctx context.Context, slot time.Time, keys []chart.Key) error
+	// MarkEvaluated records that the alert engine has read these
+	// snapshots, as one evaluation, and returns its sequence number.
+	MarkEvaluated(ctx context.Context, slot time.Time, keys []chart.Key) (int64, error)
+	// SaveEngineState stores the engine's checkpoint, replacing the one
+	// before.
+	SaveEngineState(ctx context.Context, st EngineState) error
 }
 
 // Reader is what the status pages and the exporters read.
@@ -87,6 +91,13 @@ type Store interface {
 	Prune(ctx context.Context, before time.Time) (int64, error)
 	// Stats reads the store's size and range.
 	Stats(ctx context.Context) (Stats, error)
+	// EngineState returns the alert engine's checkpoint (false: none).
+	EngineState(ctx context.Context) (EngineState, bool, error)
+	// LastEvalSeq returns the number of the newest evaluation (0: none).
+	LastEvalSeq(ctx context.Context) (int64, error)
+	// EvaluatedAfter calls fn with every evaluation numbered after seq, in
+	// order, with the snapshots it marked that are still stored.
+	EvaluatedAfter(ctx context.Context, seq int64, onCorrupt func(*CorruptError) error, fn func(Evaluation) error) error
 	// Ping checks the store answers.
 	Ping(ctx context.Context) error
 	// Location names the store in messages: a file, or a server and

@@ -125,4 +125,19 @@ CREATE TABLE fetch_tasks (
 );
 CREATE INDEX fetch_tasks_open ON fetch_tasks (store, slot) WHERE state = 'open';
 `,
+	// 3: evaluations are numbered (snapshots.eval_seq, from a sequence), and
+	// the alert engine's state is checkpointed with them (engine_state), as
+	// in the embedded store's schema version 2.
+	`
+ALTER TABLE snapshots ADD COLUMN eval_seq BIGINT;
+CREATE INDEX snapshots_by_eval ON snapshots (eval_seq) WHERE eval_seq IS NOT NULL;
+CREATE SEQUENCE eval_seq;
+CREATE TABLE engine_state (
+	id          INTEGER PRIMARY KEY CHECK (id = 1),
+	seq         BIGINT NOT NULL,
+	fingerprint TEXT NOT NULL,
+	saved       BIGINT NOT NULL,
+	state       BYTEA NOT NULL
+);
+`,
 }

@@ -44,14 +44,14 @@ func TestMigrationsAndANewerSchemaIsRefused(t *testing.T) {
 	}
 	defer c.Close(ctx)
 	var v string
-	if err := c.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != "2" {
+	if err := c.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != "3" {
 		t.Fatalf("schema_version %q, %v", v, err)
 	}
 	if _, err := c.Exec(ctx, `UPDATE meta SET value = '99' WHERE key = 'schema_version'`); err != nil {
 		t.Fatal(err)
 	}
 	_, err = postgres.Open(ctx, url)
-	if err == nil || !strings.Contains(err.Error(), "schema version 99 and this rankpulse reads up to 2") || !strings.Contains(err.Error(), "newer rankpulse") {
+	if err == nil || !strings.Contains(err.Error(), "schema version 99 and this rankpulse reads up to 3") || !strings.Contains(err.Error(), "newer rankpulse") {
 		t.Fatalf("a newer schema: %v", err)
 	}
 	if _, err := c.Exec(ctx, `UPDATE meta SET value = 'x' WHERE key = 'schema_version'`); err != nil {

@@ -123,7 +123,7 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 		ON CONFLICT (slot, chart_id) DO UPDATE SET
 			source = excluded.source, complete = excluded.complete, depth = excluded.depth,
 			duration_ms = excluded.duration_ms, error = excluded.error, entries = excluded.entries,
-			evaluated = excluded.evaluated
+			evaluated = excluded.evaluated, eval_seq = NULL
 		WHERE NOT (snapshots.complete AND (NOT excluded.complete OR excluded.depth < snapshots.depth))`,
 		slot, chartID, s.Source, s.Complete, s.Depth, s.DurationMS, s.Error, storage.Pack(s.Entries, refs), evaluated)
 	if err != nil {
@@ -233,18 +233,36 @@ func (tx *Tx) SaveAlert(ctx context.Context, a *chart.Alert) (bool, error) {
 	return tag.RowsAffected() == 1, nil
 }
 
-// MarkEvaluated records that the alert engine has read these snapshots.
-func (tx *Tx) MarkEvaluated(ctx context.Context, slot time.Time, keys []chart.Key) error {
+// MarkEvaluated records that the alert engine has read these snapshots,
+// as one evaluation, and returns its number (from a sequence: numbers
+// grow in the order evaluations commit under the evaluator lock, which
+// serialises them).
+func (tx *Tx) MarkEvaluated(ctx context.Context, slot time.Time, keys []chart.Key) (int64, error) {
 	ids := make([]int64, 0, len(keys))
 	for _, k := range keys {
 		id, err := tx.chartID(ctx, k)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		ids = append(ids, id)
 	}
-	if _, err := tx.tx.Exec(ctx, `UPDATE snapshots SET evaluated = true WHERE slot = $1 AND chart_id = ANY($2)`, slot.Unix(), ids); err != nil {
-		return fmt.Errorf("storage: mark the snapshots of %s evaluated: %w", slot.Format(time.RFC3339), err)
+	var seq int64
+	if err := tx.tx.QueryRow(ctx, `SELECT nextval('eval_seq')`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("storage: number the evaluation: %w", err)
+	}
+	if _, err := tx.tx.Exec(ctx, `UPDATE snapshots SET evaluated = true, eval_seq = $3 WHERE slot = $1 AND chart_id = ANY($2)`, slot.Unix(), ids, seq); err != nil {
+		return 0, fmt.Errorf("storage: mark the snapshots of %s evaluated: %w", slot.Format(time.RFC3339), err)
+	}
+	return seq, nil
+}
+
+// SaveEngineState stores the engine's checkpoint, replacing the one before.
+func (tx *Tx) SaveEngineState(ctx context.Context, st storage.EngineState) error {
+	_, err := tx.tx.Exec(ctx, `INSERT INTO engine_state (id, seq, fingerprint, saved, state) VALUES (1, $1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, fingerprint = excluded.fingerprint, saved = excluded.saved, state = excluded.state`,
+		st.Seq, st.Fingerprint, st.Saved.UnixMilli(), st.State)
+	if err != nil {
+		return fmt.Errorf("storage: save the alert engine's state: %w", err)
 	}
 	return nil
 }

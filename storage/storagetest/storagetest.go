@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateCommitsOrRollsBackWhole", testUpdateIsWhole},
 		{"EvaluatedFlagsAndSlots", testEvaluated},
 		{"ImportIsEvaluated", testImportIsEvaluated},
+		{"EvaluationsAreNumberedAndReplayed", testEvaluations},
 		{"AlertsQuery", testAlerts},
 		{"HistoryTellsAbsentFromUnknown", testHistory},
 		{"LatestAndOneSnapshot", testLatest},
@@ -226,7 +227,7 @@ func testUpdateIsWhole(t *testing.T, db storage.Store) {
 		if err := tx.SaveSnapshot(ctx, &s); err != nil {
 			return err
 		}
-		if err := tx.MarkEvaluated(ctx, t0, []chart.Key{usKey}); err != nil {
+		if _, err := tx.MarkEvaluated(ctx, t0, []chart.Key{usKey}); err != nil {
 			return err
 		}
 		return boom
@@ -256,7 +257,8 @@ func testUpdateIsWhole(t *testing.T, db storage.Store) {
 		if err := tx.Enqueue(ctx, "ops", &a, 1); err != nil {
 			return err
 		}
-		return tx.MarkEvaluated(ctx, t0, []chart.Key{usKey})
+		_, err = tx.MarkEvaluated(ctx, t0, []chart.Key{usKey})
+		return err
 	}))
 	if msgs, _ := db.NextMessages(ctx, "ops", 10); len(msgs) != 1 || msgs[0].Alert.ID != a.ID {
 		t.Fatalf("outbox after commit: %+v", msgs)
@@ -282,14 +284,15 @@ func testEvaluated(t *testing.T, db storage.Store) {
 	s1, s2 := snap(t0, true, "1"), snapIn("gb", t0, true, "1")
 	s3 := snap(t0.Add(time.Hour), true, "1")
 	must(t, db.SaveSnapshots(ctx, []chart.Snapshot{s1, s2, s3}))
-	must(t, db.Update(ctx, func(tx storage.WriteTx) error { return tx.MarkEvaluated(ctx, t0, []chart.Key{s1.Key()}) }))
+	must(t, db.Update(ctx, func(tx storage.WriteTx) error { _, err := tx.MarkEvaluated(ctx, t0, []chart.Key{s1.Key()}); return err }))
 	slots, err := db.Slots(ctx, time.Time{})
 	must(t, err)
 	if len(slots) != 2 || !slots[0].Slot.Equal(t0) || !slots[0].Pending || !slots[1].Pending {
 		t.Fatalf("slots %+v: the first is pending while gb is not evaluated", slots)
 	}
 	must(t, db.Update(ctx, func(tx storage.WriteTx) error {
-		return tx.MarkEvaluated(ctx, t0, []chart.Key{s1.Key(), s2.Key()})
+		_, err := tx.MarkEvaluated(ctx, t0, []chart.Key{s1.Key(), s2.Key()})
+		return err
 	}))
 	slots, _ = db.Slots(ctx, time.Time{})
 	if slots[0].Pending || !slots[1].Pending {
@@ -771,5 +774,64 @@ func testNoCorruptionFromGoodRows(t *testing.T, db storage.Store) {
 	got := all(t, db, q)
 	if n != 0 || len(got) != 1 || !reflect.DeepEqual(got[0], s) {
 		t.Fatalf("corrupt %d, got %+v", n, got)
+	}
+}
+
+// Evaluations are numbered in order; EvaluatedAfter replays those after a
+// number with the snapshots each marked (not one since replaced by a new
+// read); the engine's checkpoint round-trips.
+func testEvaluations(t *testing.T, db storage.Store) {
+	ctx := context.Background()
+	if seq, err := db.LastEvalSeq(ctx); err != nil || seq != 0 {
+		t.Fatalf("a fresh store's last evaluation: %d %v", seq, err)
+	}
+	if _, ok, err := db.EngineState(ctx); ok || err != nil {
+		t.Fatalf("a fresh store's checkpoint: %v %v", ok, err)
+	}
+	gb := chart.Key{Store: chart.AppStore, Country: "gb", Chart: chart.TopFree, Category: chart.All}
+	must(t, db.SaveSnapshots(ctx, []chart.Snapshot{snap(t0, true, "1"), snapIn("gb", t0, true, "2"), snap(t0.Add(time.Hour), true, "3")}))
+	var seqs []int64
+	for _, ev := range []struct {
+		slot time.Time
+		keys []chart.Key
+	}{{t0, []chart.Key{usKey}}, {t0, []chart.Key{gb}}, {t0.Add(time.Hour), []chart.Key{usKey}}} {
+		must(t, db.Update(ctx, func(tx storage.WriteTx) error {
+			seq, err := tx.MarkEvaluated(ctx, ev.slot, ev.keys)
+			seqs = append(seqs, seq)
+			return err
+		}))
+	}
+	if seqs[0] <= 0 || seqs[1] <= seqs[0] || seqs[2] <= seqs[1] {
+		t.Fatalf("evaluation numbers %v do not grow", seqs)
+	}
+	if last, err := db.LastEvalSeq(ctx); err != nil || last != seqs[2] {
+		t.Fatalf("last evaluation %d %v, want %d", last, err, seqs[2])
+	}
+	state := storage.EngineState{Seq: seqs[1], Fingerprint: "fp", Saved: time.UnixMilli(time.Now().UnixMilli()).UTC(), State: []byte{1, 2, 3}}
+	must(t, db.Update(ctx, func(tx storage.WriteTx) error { return tx.SaveEngineState(ctx, state) }))
+	got, ok, err := db.EngineState(ctx)
+	if err != nil || !ok || got.Seq != state.Seq || got.Fingerprint != "fp" || !got.Saved.Equal(state.Saved) || string(got.State) != string(state.State) {
+		t.Fatalf("checkpoint %+v %v %v, want %+v", got, ok, err, state)
+	}
+	replay := func(after int64) []string {
+		var out []string
+		must(t, db.EvaluatedAfter(ctx, after, nil, func(ev storage.Evaluation) error {
+			for _, s := range ev.Snapshots {
+				out = append(out, strconv.FormatInt(ev.Seq-seqs[0], 10)+":"+ev.Slot.Format("15")+":"+s.Country)
+			}
+			return nil
+		}))
+		return out
+	}
+	if got, want := replay(0), []string{"0:18:us", "1:18:gb", "2:19:us"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("replay from the start %v, want %v", got, want)
+	}
+	if got, want := replay(seqs[0]), []string{"1:18:gb", "2:19:us"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("replay after the first %v, want %v", got, want)
+	}
+	// A new read of gb at t0 is not evaluated: it leaves the replay.
+	must(t, db.SaveSnapshots(ctx, []chart.Snapshot{snapIn("gb", t0, true, "9", "2")}))
+	if got, want := replay(0), []string{"0:18:us", "2:19:us"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("replay after a rewrite %v, want %v", got, want)
 	}
 }
