@@ -172,7 +172,7 @@ func runOnce(dbURL, schedule, bin, dir string, n int, rate float64, concurrency 
 		return res, err
 	}
 	slot := scheduler.Prev(sched, time.Now()) // the slot every instance's --once sweeps
-	db, err := postgres.Open(ctx, dbURL) // the schema, before the instances race for it
+	db, err := postgres.Open(ctx, dbURL)      // the schema, before the instances race for it
 	if err != nil {
 		return res, err
 	}
