@@ -26,10 +26,16 @@ import (
 	"github.com/rankpulse/rankpulse/internal/fakestore"
 	"github.com/rankpulse/rankpulse/internal/fixtures"
 	"github.com/rankpulse/rankpulse/internal/influxtest"
+	"github.com/rankpulse/rankpulse/internal/pgtest"
 	"github.com/rankpulse/rankpulse/storage"
 )
 
-func TestMain(m *testing.M) { influxtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	influxtest.StopShared()
+	pgtest.StopShared()
+	os.Exit(code)
+}
 
 // invoke runs the CLI in-process.
 func invoke(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
