@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"github.com/rankpulse/rankpulse/internal/pgtest"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -66,6 +67,7 @@ func TestMain(m *testing.M) {
 	for _, f := range slices.Backward(benchCleanups) {
 		f()
 	}
+	pgtest.StopShared()
 	os.Exit(code)
 }
 
