@@ -294,6 +294,9 @@ func (d *Daemon) rebuildClusterEngine(ctx context.Context) error {
 		return nil
 	}
 	feed := func(slot time.Time, snaps []chart.Snapshot) {
+		if slot.Before(d.leader.last) {
+			return // a late read: its evaluator did not feed it either (see evaluateSlot)
+		}
 		for i := range snaps {
 			d.annotate(&snaps[i])
 		}

@@ -365,6 +365,9 @@ func (d *Daemon) finish(ctx context.Context, sum Summary) {
 // prune drops snapshots older than the retention. Shutting down cancels it
 // (it is one transaction, so nothing is half done); the next sweep retries.
 func (d *Daemon) prune(ctx context.Context) {
+	if d.cl != nil && !d.leader.leading() {
+		return // on a cluster the evaluator prunes: one pruner, no lock contention
+	}
 	before := time.Now().Add(-d.cfg.Retention.D())
 	n, err := d.db.Prune(ctx, before)
 	if err != nil {
