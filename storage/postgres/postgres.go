@@ -243,13 +243,17 @@ func (d *DB) SnapshotBytes(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// taskRetention is how long the cluster's fetch tasks are kept.
+const taskRetention = 48 * time.Hour
+
 // lastSeenGranularity bounds how often an app's last_seen is rewritten
 // (as in the embedded store).
 const lastSeenGranularity = 24 * 60 * 60
 
 // Prune deletes snapshots older than before, the outbox rows and alerts
 // of that age that are done with, the interned apps no snapshot left
-// refers to, and the cluster's fetch tasks of that age.
+// refers to, and the cluster's fetch tasks of that age or older than two
+// days.
 func (d *DB) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
@@ -266,7 +270,9 @@ func (d *DB) Prune(ctx context.Context, before time.Time) (int64, error) {
 			{"alerts", `DELETE FROM alerts WHERE time < $1 AND NOT EXISTS
 				(SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id AND o.revision = alerts.revision)`, before.Unix()},
 			{"apps", `DELETE FROM apps WHERE last_seen < $1`, before.Unix() - 2*lastSeenGranularity},
-			{"fetch tasks", `DELETE FROM fetch_tasks WHERE slot < $1`, before.Unix()},
+			// A slot's fetch tasks matter while it is swept and for the
+			// status of the last few slots: two days, whatever the retention.
+			{"fetch tasks", `DELETE FROM fetch_tasks WHERE slot < $1`, max(before.Unix(), time.Now().Add(-taskRetention).Unix())},
 		}
 		for _, s := range steps {
 			if _, err := tx.Exec(ctx, s.sql, s.arg); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -71,5 +72,27 @@ func TestPasswordsStayOutOfMessages(t *testing.T) {
 	}
 	if r := postgres.Redact(url); strings.Contains(r, "s3cretpw") {
 		t.Fatal(r)
+	}
+}
+
+// Fetch tasks are kept two days whatever the retention; snapshots follow
+// the retention.
+func TestPruneKeepsFetchTasksTwoDays(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	db := open(t, url)
+	now := time.Now().Unix()
+	for _, slot := range []int64{now - 3*24*3600, now - 3600} {
+		if _, err := db.Pool().Exec(ctx, `INSERT INTO fetch_tasks (slot, store, country, chart, category, depth, job, expires) VALUES ($1, 'appstore', 'us', 'top-free', 'all', 200, 'j', $1)`, slot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Prune(ctx, time.Now().Add(-90*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var left int64
+	if err := db.Pool().QueryRow(ctx, `SELECT count(*), max(slot) FROM fetch_tasks`).Scan(&n, &left); err != nil || n != 1 || left != now-3600 {
+		t.Fatalf("%d tasks left (newest %d), %v; want the recent one", n, left, err)
 	}
 }
