@@ -72,47 +72,57 @@ func (s *Scenario) Score(res Result, watchOnly bool) Report {
 		ChartSnapshots: res.ChartSnapshots, Alerts: len(res.Alerts), InTime: s.inTime()}
 	labels := s.labels(res.seen)
 	for _, l := range labels {
-		if _, watched := s.Watch[l.Move.Store][l.Move.App]; !l.Labelled || (watchOnly && !watched) {
-			continue
-		}
-		det := firstDetection(l, res.Alerts)
-		tally := func(t *Tally, hit bool) {
-			t.Labels++
-			if hit {
-				t.Detected++
-			}
-		}
-		hit := det >= 0 && det <= l.Cross+s.inTime()
-		kind := l.Move.Kind
-		if rep.ByKind[kind] == nil {
-			rep.ByKind[kind] = &Tally{}
-		}
-		tally(&rep.All, hit)
-		tally(rep.ByKind[kind], hit)
-		if strings.HasPrefix(l.Move.Event, "climb-") {
-			if rep.ByRamp[l.Move.Hours] == nil {
-				rep.ByRamp[l.Move.Hours] = &Tally{}
-			}
-			tally(rep.ByRamp[l.Move.Hours], hit)
-		}
-		switch {
-		case hit:
-			rep.FromOnset = append(rep.FromOnset, det-l.Move.Onset)
-			rep.FromCross = append(rep.FromCross, det-l.Cross)
-		case det >= 0:
-			rep.Late++
-		}
-		if !hit && len(rep.MissedExamples) < 60 {
-			rep.MissedExamples = append(rep.MissedExamples, fmt.Sprintf("%s %s %s %s: #%d → #%d over %dh from hour %d (crossed at %d, alerted at %d)",
-				l.Move.Event, l.Move.Store, l.Key.Country, l.Key.Category, l.From, l.To, l.Move.Hours, l.Move.Onset, l.Cross, det))
+		if _, watched := s.Watch[l.Move.Store][l.Move.App]; l.Labelled && (!watchOnly || watched) {
+			s.scoreLabel(&rep, l, res.Alerts)
 		}
 	}
+	s.scoreAlerts(&rep, labels, res)
+	rep.FalsePer1000 = 1000 * float64(rep.False) / float64(max(rep.ChartSnapshots, 1))
+	rep.Multi = s.multiEvents(labels, res.Alerts)
+	return rep
+}
+
+// scoreLabel tallies whether a labelled move was alerted in time.
+func (s *Scenario) scoreLabel(rep *Report, l Label, alerts []SlotAlert) {
+	det := firstDetection(l, alerts)
+	hit := det >= 0 && det <= l.Cross+s.inTime()
+	tally := func(t *Tally) {
+		t.Labels++
+		if hit {
+			t.Detected++
+		}
+	}
+	if rep.ByKind[l.Move.Kind] == nil {
+		rep.ByKind[l.Move.Kind] = &Tally{}
+	}
+	tally(&rep.All)
+	tally(rep.ByKind[l.Move.Kind])
+	if strings.HasPrefix(l.Move.Event, "climb-") {
+		if rep.ByRamp[l.Move.Hours] == nil {
+			rep.ByRamp[l.Move.Hours] = &Tally{}
+		}
+		tally(rep.ByRamp[l.Move.Hours])
+	}
+	switch {
+	case hit:
+		rep.FromOnset = append(rep.FromOnset, det-l.Move.Onset)
+		rep.FromCross = append(rep.FromCross, det-l.Cross)
+	case det >= 0:
+		rep.Late++
+	}
+	if !hit && len(rep.MissedExamples) < 60 {
+		rep.MissedExamples = append(rep.MissedExamples, fmt.Sprintf("%s %s %s %s: #%d → #%d over %dh from hour %d (crossed at %d, alerted at %d)",
+			l.Move.Event, l.Move.Store, l.Key.Country, l.Key.Category, l.From, l.To, l.Move.Hours, l.Move.Onset, l.Cross, det))
+	}
+}
+
+// scoreAlerts sorts every alert into: about a scripted move, collateral, a
+// steep decline control, a background app that really jumped — or false.
+func (s *Scenario) scoreAlerts(rep *Report, labels []Label, res Result) {
 	byApp := map[string][]Label{}
-	for _, l := range labels {
-		byApp[l.Move.Store+"/"+l.Move.App] = append(byApp[l.Move.Store+"/"+l.Move.App], l)
-	}
 	byChart := map[chart.Key][]Label{}
 	for _, l := range labels {
+		byApp[l.Move.Store+"/"+l.Move.App] = append(byApp[l.Move.Store+"/"+l.Move.App], l)
 		if l.Labelled {
 			byChart[l.Key] = append(byChart[l.Key], l)
 		}
@@ -122,19 +132,16 @@ func (s *Scenario) Score(res Result, watchOnly bool) Report {
 	for _, sa := range res.Alerts {
 		a := sa.Alert
 		rep.ByAlertKind[a.Kind]++
-		if aboutAMove(sa, byApp[a.Store+"/"+a.AppID]) {
-			continue
-		}
-		if collateral(sa, byChart) {
-			rep.Collateral++
-			continue
-		}
 		key := chart.Key{Store: a.Store, Country: a.CountryCode(), Chart: a.Chart, Category: a.Category}
-		if steep[obsKey{key, a.AppID}] {
+		switch {
+		case aboutAMove(sa, byApp[a.Store+"/"+a.AppID]):
+		case collateral(sa, byChart):
+			rep.Collateral++
+		case steep[obsKey{key, a.AppID}]:
 			rep.SteepControl++
-			continue
+		default:
+			unexplained = append(unexplained, sa)
 		}
-		unexplained = append(unexplained, sa)
 	}
 	// Apps the script does not move (the background) churn, and now and
 	// then one really jumps: an alert about one is false only when its
@@ -157,9 +164,6 @@ func (s *Scenario) Score(res Result, watchOnly bool) Report {
 			rep.FalseExamples = append(rep.FalseExamples, fmt.Sprintf("hour %d %s: %s", sa.Hour, a.Kind, a.Summary))
 		}
 	}
-	rep.FalsePer1000 = 1000 * float64(rep.False) / float64(max(rep.ChartSnapshots, 1))
-	rep.Multi = s.multiEvents(labels, res.Alerts)
-	return rep
 }
 
 // kindsFor are the alert kinds that report a move of each kind.
