@@ -432,3 +432,101 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "alerts by kind: %v", r.ByAlertKind)
 	return b.String()
 }
+
+// Add folds another report into r, for figures over several worlds.
+func (r *Report) Add(o Report) {
+	add := func(dst map[string]*Tally, k string, t *Tally) {
+		if dst[k] == nil {
+			dst[k] = &Tally{}
+		}
+		dst[k].Labels += t.Labels
+		dst[k].Detected += t.Detected
+	}
+	if r.ByKind == nil {
+		r.ByKind, r.ByRamp, r.ByAlertKind, r.Traps = map[string]*Tally{}, map[int]*Tally{}, map[string]int{}, map[string]int{}
+	}
+	r.All.Labels += o.All.Labels
+	r.All.Detected += o.All.Detected
+	r.InTime = o.InTime
+	for k, t := range o.ByKind {
+		add(r.ByKind, k, t)
+	}
+	for h, t := range o.ByRamp {
+		if r.ByRamp[h] == nil {
+			r.ByRamp[h] = &Tally{}
+		}
+		r.ByRamp[h].Labels += t.Labels
+		r.ByRamp[h].Detected += t.Detected
+	}
+	for k, n := range o.ByAlertKind {
+		r.ByAlertKind[k] += n
+	}
+	for k, n := range o.Traps {
+		r.Traps[k] += n
+	}
+	r.Late += o.Late
+	r.FromOnset = append(r.FromOnset, o.FromOnset...)
+	r.FromCross = append(r.FromCross, o.FromCross...)
+	r.ChartSnapshots += o.ChartSnapshots
+	r.Alerts += o.Alerts
+	r.False += o.False
+	r.Collateral += o.Collateral
+	r.SteepControl += o.SteepControl
+	r.Background += o.Background
+	r.FalsePer1000 = 1000 * float64(r.False) / float64(max(r.ChartSnapshots, 1))
+	r.Multi = append(r.Multi, o.Multi...)
+}
+
+// Table returns reports side by side as the rows of a markdown table, one
+// column per report.
+func Table(cols ...Report) []string {
+	row := func(name string, f func(Report) string) string {
+		s := "| " + name
+		for _, c := range cols {
+			s += " | " + f(c)
+		}
+		return s + " |"
+	}
+	tally := func(t *Tally) string {
+		if t == nil || t.Labels == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.1f %% (%d/%d)", 100*t.Recall(), t.Detected, t.Labels)
+	}
+	var out []string
+	out = append(out, row(fmt.Sprintf("recall, all labelled moves, alerted ≤ %dh after crossing min_ratio", cols[0].InTime), func(r Report) string { return tally(&r.All) }))
+	for _, h := range Ramps {
+		out = append(out, row(fmt.Sprintf("— climbs over %dh", h), func(r Report) string { return tally(r.ByRamp[h]) }))
+	}
+	out = append(out,
+		row("— slides (drops)", func(r Report) string { return tally(r.ByKind[MoveDrop]) }),
+		row("— bans (removed)", func(r Report) string { return tally(r.ByKind[MoveBan]) }),
+		row("median delay from onset / from crossing min_ratio", func(r Report) string {
+			return fmt.Sprintf("%.1fh / %.1fh", r.MedianFromOnset(), r.MedianFromCross())
+		}),
+		row("false alerts per 1,000 chart-snapshots", func(r Report) string {
+			return fmt.Sprintf("%.3f (%d over %d)", r.FalsePer1000, r.False, r.ChartSnapshots)
+		}),
+		row("alerts on the controls (8↔14, 15↔60 oscillators; #8 → #45 over 5 days)", func(r Report) string {
+			return fmt.Sprintf("%d oscillator, %d decline", r.Traps["oscillation"], r.Traps["slow-decline"])
+		}),
+		row("multi-country events: alert ids per event", func(r Report) string {
+			lo, hi := 1<<30, 0
+			for _, m := range r.Multi {
+				lo, hi = min(lo, m.IDs), max(hi, m.IDs)
+			}
+			if lo == hi {
+				return fmt.Sprintf("exactly %d (%d events)", lo, len(r.Multi))
+			}
+			return fmt.Sprintf("%d to %d (%d events)", lo, hi, len(r.Multi))
+		}),
+		row("multi-country events: countries named", func(r Report) string {
+			named, want := 0, 0
+			for _, m := range r.Multi {
+				named, want = named+m.Named, want+m.Countries
+			}
+			return fmt.Sprintf("%.1f %% (%d/%d)", 100*float64(named)/float64(max(want, 1)), named, want)
+		}),
+	)
+	return out
+}
