@@ -46,9 +46,12 @@
 //
 // Every instance campaigns for a session-level advisory lock on a
 // connection of its own. The holder evaluates: it rebuilds the alert
-// engine from the store (replaying the evaluated slots of the engine's
-// horizon), then evaluates each slot once no task of it is open or the
-// slot has ended, in slot order. The engine sees every country of the
+// engine from the store (the engine's checkpoint and the numbered
+// evaluations after it, or the evaluated slots of the engine's horizon),
+// then evaluates each store's part of each slot once no task of it is open
+// or the slot has ended, in slot order per store (a slow store does not
+// hold back the other's alerts; what the engine judges across charts is
+// within a store). The engine sees every country of the
 // slot, whoever fetched them, so multi_country_surge and removed work
 // across instances. The slot's alerts, their outbox rows, its evaluated
 // flags and the expiry of its leftover tasks are written in one

@@ -145,29 +145,29 @@ type SlotState struct {
 	Done    int
 }
 
-// Ready reports whether a slot may be evaluated: none of its tasks is
-// still open and within its time. A slot with no tasks (stored outside
-// the cluster's sweeps) is ready.
+// ReadySlot counts a slot's tasks of a store by state: the store's part
+// of the slot may be evaluated when none is still open within its time. A
+// slot with no tasks (stored outside the cluster's sweeps) is ready.
 func ReadySlot(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, slot time.Time) (SlotState, error) {
+}, slot time.Time, store string) (SlotState, error) {
 	var st SlotState
 	err := q.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE state = 'open' AND expires > extract(epoch from clock_timestamp())),
 			count(*) FILTER (WHERE state = 'expired' OR (state = 'open' AND expires <= extract(epoch from clock_timestamp()))),
 			count(*) FILTER (WHERE state = 'done')
-		FROM fetch_tasks WHERE slot = $1`, slot.Unix()).Scan(&st.Open, &st.Expired, &st.Done)
+		FROM fetch_tasks WHERE slot = $1 AND store = $2`, slot.Unix(), store).Scan(&st.Open, &st.Expired, &st.Done)
 	if err != nil {
 		return st, fmt.Errorf("cluster: state of the slot %s: %w", slot.Format(time.RFC3339), err)
 	}
 	return st, nil
 }
 
-// ExpireSlot marks a slot's tasks still open as expired, in the
-// evaluation's transaction: they are not fetched after their slot was
+// ExpireSlot marks a slot's tasks of a store still open as expired, in
+// the evaluation's transaction: they are not fetched after their slot was
 // evaluated.
-func ExpireSlot(ctx context.Context, tx pgx.Tx, slot time.Time) (int64, error) {
-	tag, err := tx.Exec(ctx, `UPDATE fetch_tasks SET state = 'expired', owner = '', lease_until = 0 WHERE slot = $1 AND state = 'open'`, slot.Unix())
+func ExpireSlot(ctx context.Context, tx pgx.Tx, slot time.Time, store string) (int64, error) {
+	tag, err := tx.Exec(ctx, `UPDATE fetch_tasks SET state = 'expired', owner = '', lease_until = 0 WHERE slot = $1 AND store = $2 AND state = 'open'`, slot.Unix(), store)
 	if err != nil {
 		return 0, fmt.Errorf("cluster: expire the slot %s: %w", slot.Format(time.RFC3339), err)
 	}

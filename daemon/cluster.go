@@ -16,13 +16,14 @@ import (
 	"github.com/rankpulse/rankpulse/config"
 	"github.com/rankpulse/rankpulse/scheduler"
 	"github.com/rankpulse/rankpulse/scrapers"
+	"github.com/rankpulse/rankpulse/storage"
 )
 
 // leaderState is this instance's view of its leadership.
 type leaderState struct {
 	mu   sync.Mutex
 	l    *cluster.Leadership
-	last time.Time // the latest slot this engine evaluated
+	last map[string]time.Time // per store, the latest slot this engine evaluated
 
 	smu    sync.Mutex
 	status *cluster.Status // the last status read, for /readyz and the page
@@ -207,18 +208,16 @@ func sleep(ctx context.Context, d time.Duration) {
 // fetched, once the slot is done, so that every instance's page shows the
 // whole cluster.
 func (d *Daemon) feedStatus(ctx context.Context, slot time.Time, mine map[chart.Key]bool) {
-	evaluated, pending, err := d.pg.SlotSnapshots(ctx, slot)
+	q := storage.Query{Since: slot, Until: slot.Add(time.Second), OnCorrupt: func(*storage.CorruptError) error { return nil }}
+	err := d.db.Snapshots(ctx, q, func(s chart.Snapshot) error { // streamed: a slot can be large
+		if !mine[s.Key()] {
+			d.annotate(&s)
+			d.status.Snapshot(&s)
+		}
+		return nil
+	})
 	if err != nil {
 		d.log.Warn("the status page misses the slot's charts fetched by other instances", "slot", slot, "error", err)
-		return
-	}
-	for _, list := range [][]chart.Snapshot{evaluated, pending} {
-		for i := range list {
-			if !mine[list[i].Key()] {
-				d.annotate(&list[i])
-				d.status.Snapshot(&list[i])
-			}
-		}
 	}
 }
 

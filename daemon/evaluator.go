@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/rankpulse/rankpulse/alerts"
 	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/cluster"
@@ -77,22 +79,28 @@ func (d *Daemon) rebuildClusterEngine(ctx context.Context) error {
 	d.emu.Lock()
 	defer d.emu.Unlock()
 	d.engine = alerts.New(d.cfg.Alerts, d.cfg.WatchIndex())
-	d.leader.last = time.Time{}
+	d.leader.last = map[string]time.Time{}
 	d.alerts.lastSeq, d.alerts.checkpointSeq, d.alerts.lastCheckpoint, d.alerts.diverged = 0, 0, time.Time{}, false
 	onCorrupt := func(ce *storage.CorruptError) error {
 		d.log.Error("a stored snapshot cannot be read; the alert engine goes on without it", "error", ce)
 		return nil
 	}
 	feed := func(slot time.Time, snaps []chart.Snapshot) {
-		if slot.Before(d.leader.last) {
-			return // a late read: its evaluator did not feed it either (see evaluateSlot)
-		}
-		for i := range snaps {
-			d.annotate(&snaps[i])
-		}
-		d.engine.Evaluate(slot, snaps)
-		if slot.After(d.leader.last) {
-			d.leader.last = slot
+		for _, store := range chart.Stores {
+			var of []chart.Snapshot
+			for i := range snaps {
+				if snaps[i].Store == store {
+					d.annotate(&snaps[i])
+					of = append(of, snaps[i])
+				}
+			}
+			// A late read was not fed by its evaluator either (see
+			// evaluateSlot).
+			if len(of) == 0 || slot.Before(d.leader.last[store]) {
+				continue
+			}
+			d.engine.Evaluate(slot, of)
+			d.leader.last[store] = slot
 		}
 	}
 	st, ok, err := d.db.EngineState(ctx)
@@ -121,7 +129,7 @@ func (d *Daemon) rebuildClusterEngine(ctx context.Context) error {
 		var slots []storage.SlotInfo
 		if slots, err = d.db.Slots(ctx, d.horizon()); err == nil {
 			for _, si := range slots {
-				evaluated, _, err := d.pg.SlotSnapshots(ctx, si.Slot)
+				evaluated, _, err := d.pg.SlotSnapshots(ctx, si.Slot, "")
 				if err != nil {
 					return err
 				}
@@ -140,41 +148,62 @@ func (d *Daemon) rebuildClusterEngine(ctx context.Context) error {
 	return nil
 }
 
-// evaluateReady evaluates, in slot order, every slot whose fetches are
-// all in (or whose time ran out), stopping at the first still being
-// fetched.
+// evaluateReady evaluates, store by store and in slot order, every slot
+// whose fetches of the store are all in (or whose time ran out); a store
+// stops at its first slot still being fetched, the other goes on (an hour
+// of Google Play at 1 request a second does not hold back the App Store's
+// alerts). What the engine judges across charts — multi-country surges,
+// removals — is within a store, and one store at a time is half the
+// memory.
 func (d *Daemon) evaluateReady(ctx context.Context, l *cluster.Leadership) error {
 	slots, err := cluster.SlotsToEvaluate(ctx, d.pg.Pool())
 	if err != nil {
 		return err
 	}
 	d.m.AlertEvaluationLag.Set(float64(len(slots)))
+	blocked := map[string]bool{}
 	for _, slot := range slots {
-		st, err := cluster.ReadySlot(ctx, d.pg.Pool(), slot)
-		if err != nil {
-			return err
-		}
-		if st.Open > 0 {
-			return nil
-		}
-		if err := d.evaluateSlot(ctx, l, slot); err != nil {
-			return err
+		for _, store := range chart.Stores {
+			if blocked[store] {
+				continue
+			}
+			st, err := cluster.ReadySlot(ctx, d.pg.Pool(), slot, store)
+			if err != nil {
+				return err
+			}
+			if st.Open > 0 {
+				blocked[store] = true
+				continue
+			}
+			if err := d.evaluateSlot(ctx, l, slot, store); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// evaluateSlot evaluates a slot's snapshots not yet evaluated and, in one
+// evaluateSlot evaluates a slot's snapshots of a store not yet evaluated
+// and, in one
 // transaction on the lock's connection, stores the alerts, queues them,
 // marks the snapshots evaluated and expires the slot's unfetched tasks;
 // the snapshots and alerts go to the sinks just before the commit (see
 // package cluster). A slot older than one this engine already evaluated
 // (a late read) is written and marked, not fed to the engine, which reads
 // each chart in time order.
-func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot time.Time) error {
-	_, pending, err := d.pg.SlotSnapshots(ctx, slot)
+func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot time.Time, store string) error {
+	_, pending, err := d.pg.SlotSnapshots(ctx, slot, store)
 	if err != nil {
 		return err
+	}
+	if len(pending) == 0 { // nothing to evaluate: only its unfetched tasks to expire
+		return pgx.BeginFunc(ctx, l.Conn, func(tx pgx.Tx) error {
+			n, err := cluster.ExpireSlot(ctx, tx, slot, store)
+			if n > 0 {
+				d.log.Warn("slot ended with charts nobody fetched", "slot", slot, "store", store, "expired_unfetched", n)
+			}
+			return err
+		})
 	}
 	for i := range pending {
 		d.annotate(&pending[i])
@@ -182,10 +211,10 @@ func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot t
 	d.emu.Lock()
 	defer d.emu.Unlock()
 	var found []chart.Alert
-	late := slot.Before(d.leader.last)
-	if !late && len(pending) > 0 {
+	late := slot.Before(d.leader.last[store])
+	if !late {
 		found = d.engine.Evaluate(slot, pending)
-		d.leader.last = slot
+		d.leader.last[store] = slot
 	}
 	var raised []chart.Alert
 	var expired, seq int64
@@ -199,7 +228,7 @@ func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot t
 				return err
 			}
 		}
-		if expired, err = cluster.ExpireSlot(ctx, tx.PgTx(), slot); err != nil {
+		if expired, err = cluster.ExpireSlot(ctx, tx.PgTx(), slot, store); err != nil {
 			return err
 		}
 		d.writeSinks(ctx, sinks.Batch{Snapshots: pending, Alerts: raised})
@@ -216,7 +245,7 @@ func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot t
 		d.alerts.lastSeq = seq
 	}
 	d.announce(ctx, raised)
-	d.log.Info("slot evaluated for the cluster", "slot", slot, "charts", len(pending), "alerts", len(raised), "expired_unfetched", expired, "late", late)
+	d.log.Info("slot evaluated for the cluster", "slot", slot, "store", store, "charts", len(pending), "alerts", len(raised), "expired_unfetched", expired, "late", late)
 	return nil
 }
 

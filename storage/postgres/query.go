@@ -442,13 +442,14 @@ var errNoRows = pgx.ErrNoRows
 
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
 
-// SlotSnapshots returns a slot's snapshots, split into those the alert
-// engine has evaluated and those it has not, each in chart order.
-func (d *DB) SlotSnapshots(ctx context.Context, slot time.Time) (evaluated, pending []chart.Snapshot, err error) {
+// SlotSnapshots returns a slot's snapshots of one store ("": every
+// store), split into those the alert engine has evaluated and those it has
+// not, each in chart order.
+func (d *DB) SlotSnapshots(ctx context.Context, slot time.Time, store string) (evaluated, pending []chart.Snapshot, err error) {
 	rows, err := d.pool.Query(ctx, `
 		SELECT c.store, c.country, c.chart, c.category, s.slot, s.chart_id, s.source, s.complete, s.depth, s.duration_ms, s.error, s.entries, s.evaluated
 		FROM snapshots s JOIN charts c ON c.id = s.chart_id
-		WHERE s.slot = $1 ORDER BY s.chart_id`, slot.Unix())
+		WHERE s.slot = $1 AND ($2 = '' OR c.store = $2) ORDER BY s.chart_id`, slot.Unix(), store)
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage: snapshots of %s: %w", slot.Format(time.RFC3339), err)
 	}
