@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rankpulse/rankpulse/cluster"
+	"github.com/rankpulse/rankpulse/config"
 	"github.com/rankpulse/rankpulse/storage/postgres"
 )
 
@@ -55,4 +56,12 @@ func configName(path string) string {
 		return "the built-in config"
 	}
 	return fmt.Sprintf("%q", path)
+}
+
+// clusterName is how an instance will name itself.
+func clusterName(cfg *config.Config) string {
+	if cfg.Cluster.Name != "" {
+		return fmt.Sprintf("%q", cfg.Cluster.Name)
+	}
+	return "named hostname-pid (cluster.name is not set)"
 }

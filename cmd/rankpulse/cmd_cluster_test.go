@@ -32,10 +32,14 @@ func TestClusterStatus(t *testing.T) {
 	if err := os.WriteFile(path, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	code, out, stderr := invoke(t, "", "config", "check", "--config", path)
+	if code != exitOK || !strings.Contains(out, "reachable, schema version 3; this instance is \"solo\"") {
+		t.Fatalf("config check of a cluster config: exit %d:\n%s%s", code, out, stderr)
+	}
 	if code, _, stderr := invoke(t, "", "run", "--once", "--config", path); code != exitOK {
 		t.Fatalf("run --once on the cluster: exit %d: %s", code, stderr)
 	}
-	code, out, stderr := invoke(t, "", "cluster", "status", "--config", path)
+	code, out, stderr = invoke(t, "", "cluster", "status", "--config", path)
 	if code != exitOK || !strings.Contains(out, "0 instances alive of 1 known; evaluator: none") || !strings.Contains(out, "solo      stopped") || !strings.Contains(out, "solo 12") {
 		t.Fatalf("cluster status: exit %d:\n%s%s", code, out, stderr)
 	}

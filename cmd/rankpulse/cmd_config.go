@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rankpulse/rankpulse/storage/postgres"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -59,6 +60,15 @@ func (c *cli) configCheck(ctx context.Context, args []string) error {
 		problems = append(problems, fmt.Sprintf("data_dir: %v", err))
 	} else {
 		fmt.Fprintf(c.stdout, "  data_dir %s: writable\n", cfg.DataDir)
+	}
+	if cfg.Clustered() {
+		// Opening applies the schema the database lacks and refuses a newer one.
+		if db, err := postgres.Open(ctx, cfg.Storage.URL.Value()); err != nil {
+			problems = append(problems, "storage.url: "+err.Error())
+		} else {
+			fmt.Fprintf(c.stdout, "  storage %s: reachable, schema version %d; this instance is %s\n", db.Location(), postgres.SchemaVersion(), clusterName(cfg))
+			db.Close()
+		}
 	}
 	for _, job := range cfg.Jobs {
 		sched, _ := scheduler.ParseSchedule(job.Schedule)
