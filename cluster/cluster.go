@@ -101,7 +101,19 @@ func allowed(list []string, v string) bool {
 // Start registers the instance and starts its heartbeat, which renews its
 // liveness and the leases of its claims until Stop.
 func (c *Cluster) Start(ctx context.Context) error {
-	_, err := c.pool.Exec(ctx, `
+	var alive bool
+	err := c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM instances WHERE id = $1 AND NOT stopped AND heartbeat > `+nowMS+` - $2)`,
+		c.cfg.Name, c.cfg.Lease.Milliseconds()).Scan(&alive)
+	if err != nil {
+		return fmt.Errorf("cluster: register %s: %w", c.cfg.Name, err)
+	}
+	if alive {
+		// A restart after a crash looks the same for one lease; two live
+		// instances of one name share a row of `cluster status` (their
+		// claims stay apart: each process has its own owner token).
+		c.log.Warn("an instance of this name had a heartbeat within the lease: if it is not this one restarting, give each instance its own cluster.name")
+	}
+	_, err = c.pool.Exec(ctx, `
 		INSERT INTO instances (id, host, addr, version, stores, countries, started, heartbeat, stopped, lock_pid)
 		VALUES ($1, $2, $3, $4, $5, $6, `+nowMS+`, `+nowMS+`, false, 0)
 		ON CONFLICT (id) DO UPDATE SET host = excluded.host, addr = excluded.addr, version = excluded.version,

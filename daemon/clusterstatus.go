@@ -21,7 +21,9 @@ const statusSlots = 3
 // evaluator (maybe another instance) raised.
 func (d *Daemon) watchCluster(ctx context.Context) {
 	seen := map[string]bool{}
-	t := time.NewTicker(d.cfg.Cluster.Heartbeat.D())
+	// The status reads the latest slots' tasks: every 15 s at most, per
+	// instance (/readyz reads it afresh when asked).
+	t := time.NewTicker(max(d.cfg.Cluster.Heartbeat.D(), 15*time.Second))
 	defer t.Stop()
 	for {
 		if st, err := d.ClusterStatus(ctx); err == nil {
