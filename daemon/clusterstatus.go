@@ -26,9 +26,7 @@ func (d *Daemon) watchCluster(ctx context.Context) {
 	t := time.NewTicker(max(d.cfg.Cluster.Heartbeat.D(), 15*time.Second))
 	defer t.Stop()
 	for {
-		if st, err := d.ClusterStatus(ctx); err == nil {
-			d.exportCluster(st)
-		}
+		d.ClusterStatus(ctx) // a failure shows on /readyz
 		if !d.leader.leading() {
 			if as, err := d.db.Alerts(ctx, storage.AlertQuery{Limit: 50}); err == nil {
 				var fresh []chart.Alert
@@ -49,7 +47,8 @@ func (d *Daemon) watchCluster(ctx context.Context) {
 	}
 }
 
-// ClusterStatus reads the cluster's status (nil without a cluster).
+// ClusterStatus reads the cluster's status (nil without a cluster), for
+// the status page and /metrics too.
 func (d *Daemon) ClusterStatus(ctx context.Context) (*cluster.Status, error) {
 	if d.cl == nil {
 		return nil, nil
@@ -59,8 +58,9 @@ func (d *Daemon) ClusterStatus(ctx context.Context) (*cluster.Status, error) {
 		return nil, err
 	}
 	d.leader.smu.Lock()
+	defer d.leader.smu.Unlock()
 	d.leader.status, d.leader.read = &st, time.Now()
-	d.leader.smu.Unlock()
+	d.exportCluster(&st) // under smu: one export at a time
 	return &st, nil
 }
 
