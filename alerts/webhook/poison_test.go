@@ -129,6 +129,11 @@ func TestPoisonHeadDoesNotHoldTheAlertsBehindIt(t *testing.T) {
 	d.Start(context.Background())
 	defer d.Stop()
 	waitFor(t, "the 15 alerts behind the rejected one", func() bool { return len(j.delivered()) == 15 })
+	// The receiver has answered; the sender records the last delivery
+	// right after.
+	waitFor(t, "the outbox to record the deliveries", func() bool {
+		return len(entries(t, db, storage.OutboxQuery{Webhook: "ops", Undelivered: true})) == 1
+	})
 
 	if got, want := j.delivered(), ids(behind); !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want in order %v", got, want)
