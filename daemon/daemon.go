@@ -34,6 +34,9 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	Version string
+	// PendingMaxBytes bounds the memory held for writes the embedded store
+	// refuses (0: pendingMaxBytes).
+	PendingMaxBytes int
 }
 
 // Daemon is a configured rankpulse.
@@ -53,6 +56,8 @@ type Daemon struct {
 	engine *alerts.Engine
 	hooks  *webhook.Dispatcher // nil without webhooks
 	status *statuspage.Page
+	// pending holds the writes the embedded store refused (pending.go).
+	pending *pending
 
 	mu        sync.Mutex
 	addr      string
@@ -123,6 +128,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		watch: cfg.WatchIndex(), last: map[string]Summary{}, started: time.Now(),
 		engine: alerts.New(cfg.Alerts, cfg.WatchIndex()),
 	}
+	d.pending = newPending(d, opts.PendingMaxBytes)
 	var err error
 	if d.db, err = storage.Open(ctx, cfg.DataDir); err != nil {
 		return nil, err
@@ -248,15 +254,14 @@ func (d *Daemon) sweep(ctx context.Context, job config.Job, slot time.Time, requ
 					return // never asked for: counted by notFetched, not stored
 				}
 				d.annotate(&s)
-				err := d.db.SaveSnapshots(wctx, []chart.Snapshot{s})
+				err := d.storeSnapshot(wctx, &s) // or held in memory while the store refuses writes (pending.go)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
 					sum.StoreErrs++
-					d.log.Error("embedded store refused a snapshot; it still goes to the sinks", "chart", s.Key().String(), "error", err)
-				} else {
-					d.m.SnapshotsStored.Inc()
-					d.status.Snapshot(&s)
+					if len(sum.Errors) < maxExampleErrors {
+						sum.Errors = append(sum.Errors, s.Key().String()+": not stored: "+err.Error())
+					}
 				}
 				sum.count(&s)
 				fetched[s.Key()] = true
@@ -311,7 +316,10 @@ func (d *Daemon) finish(ctx context.Context, sum Summary) {
 	d.m.LastSweep.WithLabelValues(sum.Job).Set(float64(time.Now().Unix()))
 	d.m.LastSweepFails.WithLabelValues(sum.Job).Set(float64(sum.Incomplete + sum.Failed))
 	attrs := []any{"job", sum.Job, "slot", sum.Slot, "charts", sum.Charts, "complete", sum.Complete,
-		"incomplete", sum.Incomplete, "failed", sum.Failed, "not_fetched", sum.NotFetched, "entries", sum.Points, "alerts", sum.Alerts, "duration", sum.Duration.Round(time.Millisecond)}
+		"incomplete", sum.Incomplete, "failed", sum.Failed, "not_fetched", sum.NotFetched, "store_failed", sum.StoreErrs, "entries", sum.Points, "alerts", sum.Alerts, "duration", sum.Duration.Round(time.Millisecond)}
+	if held := d.Held(); held > 0 {
+		attrs = append(attrs, "held_in_memory", held)
+	}
 	switch {
 	case sum.Interrupted:
 		d.log.Warn("sweep interrupted: the charts not fetched are not stored; the next run fetches them", append(attrs, "examples", sum.Errors)...)
@@ -385,6 +393,7 @@ func (d *Daemon) Once(ctx context.Context) []Summary {
 		})
 	}
 	wg.Wait()
+	d.pending.drain(context.WithoutCancel(ctx)) // a last try for what the store refused
 	d.flush(context.WithoutCancel(ctx))
 	sort.Slice(out, func(i, j int) bool { return out[i].Job < out[j].Job })
 	return out
@@ -433,6 +442,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.sched = sched
 	d.mu.Unlock()
 	d.hooks.Start(ctx)
+	d.pending.start()
 	sched.Start()
 	for _, job := range d.cfg.Jobs {
 		reqs := Requests(job)
@@ -450,6 +460,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		d.log.Error("shutdown deadline reached with sweeps still running", "error", err)
 	}
+	d.pending.finish(stopCtx)
 	d.hooks.Stop()
 	srv.close()
 	return nil
@@ -497,12 +508,20 @@ func (d *Daemon) evaluate(ctx context.Context, slot time.Time, snaps []chart.Sna
 	}
 	d.emu.Lock()
 	defer d.emu.Unlock()
-	found := d.engine.Evaluate(slot, snaps)
-	var raised []chart.Alert
-	keys := make([]chart.Key, len(snaps))
+	ev := evaluation{slot: slot, found: d.engine.Evaluate(slot, snaps), keys: make([]chart.Key, len(snaps))}
 	for i := range snaps {
-		keys[i] = snaps[i].Key()
+		ev.keys[i] = snaps[i].Key()
 	}
+	return d.pending.record(ctx, ev) // or held behind writes the store refused (pending.go)
+}
+
+// record stores, in one transaction, the alerts an evaluation raised (an
+// alert already stored, from an evaluation replayed after a restart, is
+// not raised again) and marks its snapshots evaluated, then hands the new
+// alerts to the webhooks and the status page. It returns the new alerts.
+func (d *Daemon) record(ctx context.Context, ev evaluation) ([]chart.Alert, error) {
+	found, keys, slot := ev.found, ev.keys, ev.slot
+	var raised []chart.Alert
 	err := d.db.WithTx(ctx, func(tx *storage.Tx) error {
 		raised = raised[:0]
 		for i := range found {

@@ -43,10 +43,17 @@ type DB struct {
 	charts map[chart.Key]int64
 	apps   map[appKey]appRef
 	byRef  map[int64]appKey
+	// chartIndex is the charts table's unique index, read the first time
+	// a chart row is found lost or damaged (see fixKey).
+	chartIndex map[int64]chart.Key
 }
 
 type appKey struct {
 	store, appID, name, developer string
+	// nameLost marks a key read from the apps_by_app index, which holds
+	// no name: the app's row is lost (see decode.go). Such a key is never
+	// cached or written.
+	nameLost bool
 }
 
 type appRef struct {
@@ -115,10 +122,15 @@ const schemaVersion = 1
 
 // Open opens (creating if needed) the store in dir.
 func Open(ctx context.Context, dir string) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("storage: create data directory: %w", err)
-	}
 	path := filepath.Join(dir, FileName)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, OpenError(path, fmt.Errorf("create data directory: %w", err))
+	}
+	return openFile(ctx, path)
+}
+
+// openFile opens (creating if needed) the store in the file at path.
+func openFile(ctx context.Context, path string) (*DB, error) {
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -132,11 +144,11 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	if _, err := db.ExecContext(ctx, schema+outboxSchema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
+		return nil, OpenError(path, err)
 	}
 	if _, err := db.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(schemaVersion)); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+		return nil, OpenError(path, err)
 	}
 	return &DB{
 		db: db, path: path,
@@ -152,15 +164,17 @@ func checkVersion(ctx context.Context, db *sql.DB, path string) error {
 	var version string
 	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version)
 	switch {
-	case errors.Is(err, sql.ErrNoRows) || (err != nil && strings.Contains(err.Error(), "no such table")):
+	case errors.Is(err, sql.ErrNoRows):
 		return nil
+	case err != nil && strings.Contains(err.Error(), "no such table"):
+		return checkForeign(ctx, db, path)
 	case err != nil:
-		return fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
+		return OpenError(path, err)
 	}
 	v, err := strconv.Atoi(version)
 	switch {
 	case err != nil || v < 1:
-		return fmt.Errorf("storage: %s has schema version %q, which no rankpulse writes: the file is damaged; restore it from a backup or move it aside to start afresh", path, version)
+		return fmt.Errorf("storage: %s has schema version %q, which no rankpulse writes: %w; restore it from a backup, or %s", path, version, ErrDamaged, recoverHint)
 	case v > schemaVersion:
 		return fmt.Errorf("storage: %s has schema version %d and this rankpulse reads up to %d: it was written by a newer rankpulse; run that version, or point data_dir elsewhere", path, v, schemaVersion)
 	}
@@ -270,11 +284,11 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 			break
 		}
 	}
-	blob := make([]byte, 2, 2+len(s.Entries)*4)
+	blob := make([]byte, 2, 2+len(s.Entries)*4+4)
 	blob[0], blob[1] = blobVersion, layout
 	prev := 0
 	for _, e := range s.Entries {
-		ref, err := tx.appRef(ctx, appKey{s.Store, e.AppID, e.Name, e.Developer}, slot)
+		ref, err := tx.appRef(ctx, appKey{store: s.Store, appID: e.AppID, name: e.Name, developer: e.Developer}, slot)
 		if err != nil {
 			return err
 		}
@@ -284,6 +298,7 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 		blob = binary.AppendUvarint(blob, uint64(ref))
 		prev = e.Rank
 	}
+	blob = seal(blob, s, slot)
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO snapshots (slot, chart_id, source, complete, depth, duration_ms, error, entries, evaluated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -301,9 +316,9 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 
 // The entries blob: a version byte, a layout byte, then per entry the
 // uvarint gap to the previous rank (layoutGaps only) and the uvarint app
-// reference.
+// reference, then (version 2) the row's checksum (see rowSum).
 const (
-	blobVersion      = 1
+	blobVersion      = 2
 	layoutContiguous = 0
 	layoutGaps       = 1
 )
@@ -368,16 +383,27 @@ type Query struct {
 }
 
 // CorruptError is a stored snapshot whose entries cannot be decoded: the
-// database file was damaged, or written by a newer rankpulse.
+// database file was damaged, or written by a newer rankpulse. With Partial
+// set, only some entries were lost: the snapshot is read without them,
+// marked incomplete.
 type CorruptError struct {
-	Key  chart.Key
-	Time time.Time
-	Err  error
+	Key     chart.Key
+	ChartID int64 // the chart's row, when Key is not known
+	Time    time.Time
+	Err     error
+	Partial bool
 }
 
 func (e *CorruptError) Error() string {
+	what := e.Key.String()
+	if e.Key == (chart.Key{}) {
+		what = fmt.Sprintf("chart #%d (its chart row is lost)", e.ChartID)
+	}
+	if e.Partial {
+		return fmt.Sprintf("storage: the stored snapshot of %s at %s is damaged: %v (see `rankpulse db check`)", what, e.Time.Format(time.RFC3339), e.Err)
+	}
 	return fmt.Sprintf("storage: the stored snapshot of %s at %s cannot be read: %v (the database file is damaged or was written by a newer rankpulse; the other snapshots are unaffected)",
-		e.Key, e.Time.Format(time.RFC3339), e.Err)
+		what, e.Time.Format(time.RFC3339), e.Err)
 }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
@@ -385,7 +411,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // corrupt reports a snapshot that cannot be decoded: it ends the read
 // unless q.OnCorrupt lets it go on.
 func (q Query) corrupt(r snapshotRow, err error) error {
-	ce := &CorruptError{Key: r.key, Time: time.Unix(r.slot, 0).UTC(), Err: err}
+	ce := &CorruptError{Key: r.key, ChartID: r.chartID, Time: time.Unix(r.slot, 0).UTC(), Err: err}
 	if q.OnCorrupt == nil {
 		return ce
 	}
@@ -432,6 +458,9 @@ func (d *DB) Snapshots(ctx context.Context, q Query, fn func(chart.Snapshot) err
 
 type snapshotRow struct {
 	key        chart.Key
+	chartID    int64
+	lostChart  bool  // the charts row was not found (see fixKey)
+	bad        error // a value of the wrong type: the row cannot be read
 	slot       int64
 	source     string
 	complete   bool
@@ -447,37 +476,44 @@ const scanPage = 2000
 
 func (d *DB) scan(ctx context.Context, q Query, fn func(snapshotRow) error) error {
 	where, args := q.where()
-	lastSlot, lastChart := int64(-1<<62), int64(-1)
+	// The paging values are kept as stored: a damaged row's slot may not
+	// even be an integer, and the next page must still start after it.
+	var lastSlot, lastChart any = int64(-1 << 62), int64(-1)
 	for {
 		pageArgs := append(append([]any{}, args...), lastSlot, lastSlot, lastChart, scanPage)
 		rows, err := d.db.QueryContext(ctx, `
-			SELECT c.store, c.country, c.chart, c.category, s.slot, s.chart_id, s.source, s.complete, s.depth, s.duration_ms, s.error, s.entries
-			FROM snapshots s JOIN charts c ON c.id = s.chart_id
+			SELECT `+snapshotColumns+`
+			FROM snapshots s LEFT JOIN charts c ON c.id = s.chart_id
 			WHERE `+where+` AND (s.slot > ? OR (s.slot = ? AND s.chart_id > ?))
 			ORDER BY s.slot, s.chart_id LIMIT ?`, pageArgs...)
+		if damaged(err) {
+			return d.scanRows(ctx, q, lastSlot, lastChart, fn)
+		}
 		if err != nil {
-			return fmt.Errorf("storage: query snapshots: %w", err)
+			return d.readError("query snapshots", err)
 		}
 		var page []snapshotRow
 		for rows.Next() {
-			var r snapshotRow
-			var chartID int64
-			if err := rows.Scan(&r.key.Store, &r.key.Country, &r.key.Chart, &r.key.Category, &r.slot, &chartID, &r.source, &r.complete, &r.depth, &r.durationMS, &r.errText, &r.blob); err != nil {
+			r, rawSlot, rawChart, err := scanSnapshot(rows)
+			if err != nil {
 				rows.Close()
-				return fmt.Errorf("storage: read snapshot: %w", err)
+				return d.readError("read snapshot", err)
 			}
 			page = append(page, r)
-			lastSlot, lastChart = r.slot, chartID
+			lastSlot, lastChart = rawSlot, rawChart
 		}
 		err = rows.Err()
 		rows.Close()
-		if err != nil {
-			return fmt.Errorf("storage: read snapshots: %w", err)
+		if err != nil && !damaged(err) {
+			return d.readError("read snapshots", err)
 		}
 		for _, r := range page {
 			if err := fn(r); err != nil {
 				return err
 			}
+		}
+		if err != nil { // a damaged page: the rest row by row
+			return d.scanRows(ctx, q, lastSlot, lastChart, fn)
 		}
 		if len(page) < scanPage {
 			return nil
@@ -491,7 +527,7 @@ type packedEntry struct {
 }
 
 func unpack(blob []byte) ([]packedEntry, error) {
-	if len(blob) < 2 || blob[0] != blobVersion || blob[1] > layoutGaps {
+	if len(blob) < 2 || (blob[0] != blobVersion && blob[0] != blobV1) || blob[1] > layoutGaps {
 		return nil, errors.New("unknown entries encoding")
 	}
 	gaps := blob[1] == layoutGaps
@@ -522,33 +558,18 @@ func unpack(blob []byte) ([]packedEntry, error) {
 // decoded, with q.corrupt's verdict as the error: nil when q.OnCorrupt lets
 // the read go on without it.
 func (d *DB) decode(ctx context.Context, q Query, r snapshotRow) (s chart.Snapshot, ok bool, err error) {
-	s = chart.Snapshot{
-		Time: time.Unix(r.slot, 0).UTC(), Store: r.key.Store, Country: r.key.Country, Chart: r.key.Chart, Category: r.key.Category,
-		Source: r.source, Complete: r.complete, Depth: r.depth, DurationMS: r.durationMS, Error: r.errText,
-	}
-	packed, err := unpack(r.blob)
-	if err != nil {
-		return s, false, q.corrupt(r, err)
-	}
-	keys, err := d.resolve(ctx, packed)
-	if err != nil {
-		return s, false, err
-	}
-	s.Entries = make([]chart.Entry, len(packed))
-	for i, p := range packed {
-		k := keys[p.ref]
-		s.Entries[i] = chart.Entry{Rank: p.rank, AppID: k.appID, Name: k.name, Developer: k.developer}
-	}
-	return s, true, nil
+	return decodeRow(ctx, d, q, r)
 }
 
-// resolve maps app references to their keys, reading unknown ones.
-func (d *DB) resolve(ctx context.Context, packed []packedEntry) (map[int64]appKey, error) {
+// resolve maps app references to their keys, reading unknown ones: from
+// the apps table, else (a lost or damaged row) from its indexes. A
+// reference found in neither is left out.
+func (d *DB) resolve(ctx context.Context, store string, packed []packedEntry) (map[int64]appKey, error) {
 	out := make(map[int64]appKey, len(packed))
 	var missing []any
 	d.cmu.RLock()
 	for _, p := range packed {
-		if k, ok := d.byRef[p.ref]; ok {
+		if k, ok := d.byRef[p.ref]; ok && k.store == store {
 			out[p.ref] = k
 		} else {
 			missing = append(missing, p.ref)
@@ -558,32 +579,21 @@ func (d *DB) resolve(ctx context.Context, packed []packedEntry) (map[int64]appKe
 	if len(missing) == 0 {
 		return out, nil
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT id, store, app_id, name, developer, last_seen FROM apps WHERE id IN (?`+strings.Repeat(",?", len(missing)-1)+`)`, missing...)
-	if err != nil {
-		return nil, fmt.Errorf("storage: read apps: %w", err)
+	doubtful := map[int64]appKey{}
+	if err := d.readApps(ctx, store, missing, out, doubtful); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	d.cmu.Lock()
-	defer d.cmu.Unlock()
-	for rows.Next() {
-		var id, lastSeen int64
-		var k appKey
-		if err := rows.Scan(&id, &k.store, &k.appID, &k.name, &k.developer, &lastSeen); err != nil {
-			return nil, fmt.Errorf("storage: read apps: %w", err)
-		}
-		out[id] = k
-		d.byRef[id] = k
-		if _, ok := d.apps[k]; !ok {
-			d.apps[k] = appRef{id: id, lastSeen: lastSeen}
+	var lost []int64
+	for _, m := range missing {
+		if _, ok := out[m.(int64)]; !ok {
+			lost = append(lost, m.(int64))
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage: read apps: %w", err)
-	}
-	if len(out) < len(packed) {
-		for _, p := range packed {
-			if _, ok := out[p.ref]; !ok {
-				return nil, fmt.Errorf("storage: entry refers to app #%d, which is not stored", p.ref)
+	if len(lost) > 0 {
+		d.indexedApps(ctx, store, lost, out)
+		for id, k := range doubtful {
+			if _, ok := out[id]; !ok {
+				out[id] = k // the indexes know nothing of it: the table's row it is
 			}
 		}
 	}

@@ -43,6 +43,9 @@ Usage:
   rankpulse alerts pending [--webhook NAME] list undelivered alerts (pending, dead, given up) per webhook
   rankpulse alerts retry|drop ID [--webhook NAME]
                                             send an undelivered alert again now / give it up
+  rankpulse db check [--config F]           integrity check and a decode of every stored row (exit 1 on damage)
+  rankpulse db recover --output F [--config F]
+                                            copy everything readable into a fresh database F
   rankpulse version                         version, commit, Go version
   rankpulse help [COMMAND]                  this text, or one command's usage and flags
 
@@ -97,6 +100,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = c.configCmd(ctx, rest)
 	case "alerts":
 		err = c.alertsCmd(ctx, rest)
+	case "db":
+		err = c.dbCmd(ctx, rest)
 	case "version", "--version":
 		c.versionCmd()
 	case "help", "-h", "--help":
