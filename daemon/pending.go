@@ -163,7 +163,7 @@ func (p *pending) refused(err error) bool {
 	if p.since.IsZero() {
 		p.since = time.Now()
 		p.d.m.StoreWritable.Set(0)
-		p.d.log.Error("the embedded store refuses writes; holding them in memory until it takes them again", "reason", f.String(), "error", err, "data_dir", p.d.cfg.DataDir, "max_held", storage.Bytes(uint64(p.max)))
+		p.d.log.Error("the embedded store refuses writes; holding them in memory until it takes them again: "+Advice(f), "reason", f.String(), "error", err, "data_dir", p.d.cfg.DataDir, "max_held", storage.Bytes(uint64(p.max)))
 	}
 	return true
 }
@@ -330,8 +330,36 @@ func (p *pending) problem() string {
 	if sp, err := storage.FreeSpace(filepath.Dir(p.d.db.Path())); err == nil {
 		room = fmt.Sprintf(" (%s on %s)", sp, p.d.cfg.DataDir)
 	}
-	return fmt.Sprintf("embedded store: refuses writes since %s: %s%s; %d snapshot(s) and %d evaluation(s) held in memory (%s of %s), written once it takes writes again: %v",
-		p.since.UTC().Format(time.RFC3339), p.fault, room, p.snaps, len(p.held)-p.snaps, storage.Bytes(uint64(p.bytes)), storage.Bytes(uint64(p.max)), p.reason)
+	return fmt.Sprintf("embedded store: refuses writes since %s: %s%s; %d snapshot(s) and %d evaluation(s) held in memory (%s of %s), written once it takes writes again (%s): %v",
+		p.since.UTC().Format(time.RFC3339), p.fault, room, p.snaps, len(p.held)-p.snaps, storage.Bytes(uint64(p.bytes)), storage.Bytes(uint64(p.max)), Advice(p.fault), p.reason)
+}
+
+// Advice says what to do about a store that refuses writes for f.
+func Advice(f storage.Fault) string {
+	switch f {
+	case storage.FaultFull:
+		return "free space in data_dir, or give it more room; `rankpulse config check` shows the free space"
+	case storage.FaultDamaged, storage.FaultNotADB:
+		return "the database file is damaged: stop rankpulse, see `rankpulse db check`, and `rankpulse db recover --output F` copies what is readable into a fresh file to put in its place"
+	case storage.FaultIO:
+		return "the disk or filesystem fails: check the kernel log (dmesg) and the disk"
+	case storage.FaultReadOnly:
+		return "give rankpulse write access to data_dir"
+	case storage.FaultBusy:
+		return "another process holds the database: is another rankpulse running with the same data_dir?"
+	}
+	return "see the error"
+}
+
+// StoreFault is why the embedded store refuses writes (FaultNone while it
+// takes them).
+func (d *Daemon) StoreFault() storage.Fault {
+	d.pending.mu.Lock()
+	defer d.pending.mu.Unlock()
+	if len(d.pending.held) == 0 {
+		return storage.FaultNone
+	}
+	return d.pending.fault
 }
 
 // Held returns the snapshots held in memory that the embedded store has

@@ -63,8 +63,8 @@ func (c *cli) runCmd(ctx context.Context, args []string) error {
 		}
 	}
 	if held := d.Held(); held > 0 {
-		fmt.Fprintf(c.stderr, "rankpulse: the embedded store refused %d snapshot(s) to the end (%s): they reached the sinks but are not stored, and are lost with this process; free space in data_dir %s (see `rankpulse config check`) and run again\n",
-			held, d.StoreProblem(), cfg.DataDir)
+		fmt.Fprintf(c.stderr, "rankpulse: the embedded store in %s refused %d snapshot(s) to the end (%s): they reached the sinks but are not stored, and are lost with this process; %s, then run again\n",
+			cfg.DataDir, held, d.StoreFault(), daemon.Advice(d.StoreFault()))
 		code = exitFailure
 	}
 	if notFetched > 0 {

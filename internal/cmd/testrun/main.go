@@ -8,11 +8,13 @@
 //  3. Debian's chromium for the status pages' browser tests: installed with
 //     apt-get when /usr/bin/chromium is missing and we run as root (CI),
 //     a clear failure otherwise;
-//  4. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1 and
-//     RANKPULSE_REQUIRE_BROWSER=1, so integration tests fail rather than
-//     skip without InfluxDB or Chromium (the browser tests' screenshots go
-//     to .cache/artifacts/screenshots), then the alert-quality tests
-//     without -race (they are built only then);
+//  4. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1,
+//     RANKPULSE_REQUIRE_BROWSER=1 and RANKPULSE_REQUIRE_ROOT=1, so
+//     integration tests fail rather than skip without InfluxDB, Chromium or
+//     root (the full-disk tests mount a tmpfs; CI runs as root; set
+//     RANKPULSE_REQUIRE_ROOT=0 to let them skip as another user) — the
+//     browser tests' screenshots go to .cache/artifacts/screenshots — then
+//     the alert-quality tests without -race (they are built only then);
 //  5. each fuzz target for a few seconds.
 package main
 
@@ -94,6 +96,9 @@ func testAll(ctx context.Context, fuzzTime time.Duration, run string, pkgs []str
 	os.Setenv("RANKPULSE_INFLUX_URL", srv.URL)
 	os.Setenv("RANKPULSE_INFLUXD", bin)
 	os.Setenv("RANKPULSE_REQUIRE_INFLUX", "1")
+	if os.Getenv("RANKPULSE_REQUIRE_ROOT") == "" {
+		os.Setenv("RANKPULSE_REQUIRE_ROOT", "1") // the full-disk tests mount a tmpfs
+	}
 	if err := browser(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
