@@ -38,6 +38,13 @@ const (
 
 // evaluation is the outcome of one run of the alert engine over a slot,
 // to be recorded in one transaction (see Daemon.record).
+//
+// Locks: d.emu before p.mu, always — recording an evaluation needs d.emu
+// (the engine's bookkeeping), so every path that may record one (record,
+// drain) takes d.emu first. An evaluation that is held, or dropped, leaves
+// the engine ahead of the store; while one is held no checkpoint is
+// written with a late one, and one dropped (or lost at exit) marks the
+// engine diverged, so that no checkpoint claims what the store lacks.
 type evaluation struct {
 	slot  time.Time
 	found []chart.Alert
@@ -62,6 +69,9 @@ type pending struct {
 	since  time.Time // when the store first refused the writes held now
 	reason error     // its last refusal
 	fault  storage.Fault
+	// lostEval: an evaluation was dropped (see holdLocked).
+	lostEval bool
+	closed   bool
 
 	kick chan struct{}
 	stop context.CancelFunc
@@ -105,12 +115,12 @@ func (p *pending) refusal() error {
 // store refuses it for a cause that may pass, s is held (stored false, err
 // nil). An error is a refusal for good (an invalid snapshot).
 func (p *pending) save(ctx context.Context, s *chart.Snapshot) (stored bool, err error) {
+	if n, _ := p.counts(); n > 0 {
+		p.drain(ctx) // what is held goes first
+	}
 	p.mu.Lock()
-	alerts := p.drainLocked(ctx)
-	stored, err = p.saveLocked(ctx, s)
-	p.mu.Unlock()
-	p.d.deliver(ctx, alerts)
-	return stored, err
+	defer p.mu.Unlock()
+	return p.saveLocked(ctx, s)
 }
 
 func (p *pending) saveLocked(ctx context.Context, s *chart.Snapshot) (stored bool, err error) {
@@ -129,7 +139,7 @@ func (p *pending) saveLocked(ctx context.Context, s *chart.Snapshot) (stored boo
 
 // record stores an evaluation (see Daemon.record), or holds it behind the
 // writes held before it. Held, it returns no alerts and no error: they go
-// out when it is written.
+// out when it is written. The caller holds d.emu.
 func (p *pending) record(ctx context.Context, ev evaluation) ([]chart.Alert, error) {
 	p.mu.Lock()
 	alerts := p.drainLocked(ctx)
@@ -140,10 +150,17 @@ func (p *pending) record(ctx context.Context, ev evaluation) ([]chart.Alert, err
 }
 
 func (p *pending) recordLocked(ctx context.Context, ev evaluation) ([]chart.Alert, error) {
+	if p.lostEval {
+		p.d.alerts.diverged = true
+	}
 	if len(p.held) == 0 {
-		raised, err := p.d.record(ctx, ev)
-		if err == nil || !p.refused(err) {
-			return raised, err
+		raised, err := p.d.record(ctx, ev, !p.d.alerts.diverged)
+		if err == nil {
+			return raised, nil
+		}
+		if !p.refused(err) {
+			p.d.alerts.diverged = true // the engine moved, the store did not
+			return nil, err
 		}
 	}
 	p.holdLocked(heldWrite{eval: &ev, size: 256 + 1024*len(ev.found) + 64*len(ev.keys)})
@@ -188,6 +205,7 @@ func (p *pending) holdLocked(w heldWrite) {
 			p.d.log.Error("snapshot lost: the embedded store still refuses writes and the memory held for them is full; the oldest held snapshot is dropped",
 				"chart", old.snap.Key().String(), "slot", old.snap.Time, "max_held", storage.Bytes(uint64(p.max)))
 		} else {
+			p.lostEval = true
 			p.d.log.Error("alert evaluation lost: the memory held for refused writes is full", "slot", old.eval.slot)
 		}
 	}
@@ -197,7 +215,7 @@ func (p *pending) holdLocked(w heldWrite) {
 
 // drainLocked writes the held writes in order until the store refuses one
 // again, and returns the alerts of the evaluations it recorded (for the
-// caller to deliver once the lock is released).
+// caller to deliver once the lock is released). The caller holds d.emu.
 func (p *pending) drainLocked(ctx context.Context) []chart.Alert {
 	var alerts []chart.Alert
 	for len(p.held) > 0 {
@@ -207,7 +225,7 @@ func (p *pending) drainLocked(ctx context.Context) []chart.Alert {
 			err = p.d.db.SaveSnapshots(ctx, []chart.Snapshot{*w.snap})
 		} else {
 			var raised []chart.Alert
-			raised, err = p.d.record(ctx, *w.eval)
+			raised, err = p.d.record(ctx, *w.eval, false) // the engine is past it: no checkpoint
 			alerts = append(alerts, raised...)
 		}
 		if err != nil && p.refused(err) {
@@ -216,6 +234,10 @@ func (p *pending) drainLocked(ctx context.Context) []chart.Alert {
 		if err != nil {
 			p.d.log.Error("a held write was refused for good; dropped", "error", err)
 			p.d.m.StoreHeldDropped.Inc()
+			if w.eval != nil {
+				p.lostEval = true
+				p.d.alerts.diverged = true
+			}
 		} else if w.snap != nil {
 			p.d.m.SnapshotsStored.Inc()
 		}
@@ -256,9 +278,11 @@ func (d *Daemon) deliver(ctx context.Context, alerts []chart.Alert) {
 
 // drain writes what is held now.
 func (p *pending) drain(ctx context.Context) {
+	p.d.emu.Lock()
 	p.mu.Lock()
 	alerts := p.drainLocked(ctx)
 	p.mu.Unlock()
+	p.d.emu.Unlock()
 	p.d.deliver(ctx, alerts)
 }
 
@@ -293,23 +317,32 @@ func (p *pending) start() {
 	}()
 }
 
-// finish stops the retries, makes a last attempt, and reports what is
-// lost. It returns the snapshots still held.
-func (p *pending) finish(ctx context.Context) int {
+// close stops the retries, makes a last attempt, and reports what is lost
+// (Daemon.Close calls it, before the engine's last checkpoint). It is
+// idempotent.
+func (p *pending) close(ctx context.Context) {
 	if p.stop != nil {
 		p.stop()
 		<-p.done
+		p.stop = nil
 	}
-	p.drain(context.WithoutCancel(ctx))
+	if n, _ := p.counts(); n > 0 {
+		p.drain(context.WithoutCancel(ctx))
+	}
+	p.d.emu.Lock()
+	defer p.d.emu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.held) == 0 {
-		return 0
+	if p.lostEval || len(p.held) > p.snaps {
+		p.d.alerts.diverged = true // no checkpoint of an engine ahead of the store
 	}
+	if len(p.held) == 0 || p.closed {
+		return
+	}
+	p.closed = true
 	p.d.m.StoreHeldDropped.Add(float64(len(p.held)))
 	p.d.log.Error("snapshots lost: the embedded store still refuses writes and rankpulse is stopping; they reached the sinks but are not stored",
 		"snapshots", p.snaps, "evaluations", len(p.held)-p.snaps, "reason", p.fault.String(), "error", p.reason)
-	return p.snaps
 }
 
 // counts returns the writes held and the snapshots among them.

@@ -165,15 +165,22 @@ type recovery struct {
 // order is the order tables are copied in: what later rows refer to first.
 var order = []string{"meta", "charts", "apps", "snapshots", "alerts", "outbox"}
 
+// notCopied are tables a recovery leaves out: the alert engine's
+// checkpoint describes the file as it was, not what was recovered of it.
+var notCopied = []string{"engine_state"}
+
 func (rc *recovery) run() error {
 	if err := rc.checkVersion(); err != nil {
 		return err
 	}
 	names := make([]string, 0, len(rc.sv.tables))
 	for name := range rc.sv.tables {
-		if !strings.HasPrefix(name, "sqlite_") && !contains(order, name) {
+		if !strings.HasPrefix(name, "sqlite_") && !contains(order, name) && !contains(notCopied, name) {
 			names = append(names, name)
 		}
+	}
+	if n := rc.claimed("engine_state"); n != 0 {
+		rc.rep.Notes = append(rc.rep.Notes, "the alert engine's checkpoint is not copied: at its first start on the recovered file the engine rebuilds its state from the snapshots")
 	}
 	sort.Strings(names)
 	rc.alerts, rc.outbox = map[string]bool{}, map[int64]bool{}

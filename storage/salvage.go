@@ -28,7 +28,8 @@ type column struct {
 }
 
 // layouts returns the columns of every table (and the indexed columns of
-// every index, then the rowid) of this build's schema.
+// every index, then the rowid) of this build's schema, migrations
+// included.
 func layouts(ctx context.Context) (tables, indexes map[string][]column, err error) {
 	db, err := sql.Open("sqlite", "file:layouts?mode=memory")
 	if err != nil {
@@ -37,6 +38,9 @@ func layouts(ctx context.Context) (tables, indexes map[string][]column, err erro
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	if _, err := db.ExecContext(ctx, schema+outboxSchema); err != nil {
+		return nil, nil, err
+	}
+	if err := migrate(ctx, db); err != nil {
 		return nil, nil, err
 	}
 	type object struct{ typ, name, table string }
