@@ -98,6 +98,7 @@ func (d *Daemon) storeSnapshot(ctx context.Context, s *chart.Snapshot) error {
 		d.status.Snapshot(s)
 		return nil
 	case err != nil:
+		d.m.StoreWriteFailures.WithLabelValues(d.db.Classify(err).String()).Inc()
 		d.log.Error("embedded store refused a snapshot; it still goes to the sinks", "chart", s.Key().String(), "error", err)
 		return err
 	}

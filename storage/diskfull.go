@@ -7,10 +7,13 @@ package storage
 // away a healthy file), check the disk, or recover a damaged file.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 
 	sqlite "modernc.org/sqlite"
@@ -58,14 +61,16 @@ func (f Fault) String() string {
 }
 
 // Transient reports whether the same write may succeed later, once the
-// cause is gone (space freed, the disk back, the lock released): what a
-// caller should keep and retry rather than drop.
+// cause is gone (space freed, the disk back, the lock released, the file
+// recovered): what a caller should keep and retry rather than drop. Any
+// other failure is the write's own (an invalid snapshot, a constraint),
+// and retrying it would only hold up the writes behind it.
 func (f Fault) Transient() bool {
 	switch f {
-	case FaultInvalid, FaultNone:
-		return false
+	case FaultFull, FaultIO, FaultReadOnly, FaultBusy, FaultDamaged, FaultNotADB:
+		return true
 	}
-	return true
+	return false
 }
 
 // Classify tells what kind of failure err is. An I/O error is not told
@@ -98,7 +103,10 @@ func Classify(err error) Fault {
 	if f := classifyErrno(err); f != FaultOther {
 		return f
 	}
-	if errors.Is(err, ErrDamaged) {
+	switch {
+	case errors.Is(err, errNotADB):
+		return FaultNotADB
+	case errors.Is(err, ErrDamaged):
 		return FaultDamaged
 	}
 	return FaultOther
@@ -198,6 +206,37 @@ func (d *DB) readError(what string, err error) error {
 		return fmt.Errorf("storage: %s: %w (%s): %w; %s", what, ErrDamaged, d.path, err, recoverHint)
 	}
 	return fmt.Errorf("storage: %s: %w", what, err)
+}
+
+// errNotADB is a file that does not start with SQLite's header.
+var errNotADB = errors.New("file is not a database (its first bytes are not SQLite's header)")
+
+// precheck refuses, before anything can write to it, a file that is no
+// rankpulse database: one without SQLite's header, or one in rollback mode
+// (rankpulse files are always in WAL mode), which opening it in WAL mode
+// would change — it is checked through a read-only connection first.
+func precheck(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // a new file (or one Open reports on)
+	}
+	defer f.Close()
+	hdr := make([]byte, 100)
+	n, _ := io.ReadFull(f, hdr)
+	switch {
+	case n == 0:
+		return nil
+	case n < 100 || !bytes.Equal(hdr[:16], sqliteMagic):
+		return OpenError(path, errNotADB)
+	case hdr[18] == 2 && hdr[19] == 2:
+		return nil // WAL mode: opening it as rankpulse does changes nothing
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return OpenError(path, err)
+	}
+	defer db.Close()
+	return checkVersion(ctx, db, path)
 }
 
 // checkForeign refuses a file that holds another program's tables: every

@@ -132,6 +132,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 
 // openFile opens (creating if needed) the store in the file at path.
 func openFile(ctx context.Context, path string) (*DB, error) {
+	if err := precheck(ctx, path); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
