@@ -65,7 +65,8 @@ type Daemon struct {
 	pending *pending
 
 	mu        sync.Mutex
-	inflight  map[int64]int // slots being swept (engine.go)
+	inflight  map[int64]int  // slots being swept (engine.go)
+	running   map[string]int // jobs sweeping
 	addr      string
 	last      map[string]Summary
 	lastPrune time.Time
@@ -244,8 +245,8 @@ func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, prog
 // catch-up: those the slot lacks).
 func (d *Daemon) sweep(ctx context.Context, job config.Job, slot time.Time, requests map[string][]scrapers.Request, progress func(chart.Snapshot)) Summary {
 	slot = chart.SlotTime(slot)
-	d.sweepStarted(slot)
-	defer d.sweepDone(slot)
+	d.sweepStarted(job.Name, slot)
+	defer d.sweepDone(job.Name, slot)
 	sum := Summary{Job: job.Name, Slot: slot, Started: time.Now()}
 	wctx := context.WithoutCancel(ctx) // writes finish even while shutting down
 	var mu sync.Mutex

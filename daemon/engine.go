@@ -360,22 +360,27 @@ func (d *Daemon) checkpoint(ctx context.Context) {
 	}
 }
 
-// sweepStarted and sweepDone track the slots being swept, whose snapshots
-// the sweep evaluates itself once they are in.
-func (d *Daemon) sweepStarted(slot time.Time) {
+// sweepStarted and sweepDone track the sweeps under way: their slots,
+// whose snapshots each sweep evaluates itself once they are in, and their
+// jobs, for the status page.
+func (d *Daemon) sweepStarted(job string, slot time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.inflight == nil {
-		d.inflight = map[int64]int{}
+		d.inflight, d.running = map[int64]int{}, map[string]int{}
 	}
 	d.inflight[slot.Unix()]++
+	d.running[job]++
 }
 
-func (d *Daemon) sweepDone(slot time.Time) {
+func (d *Daemon) sweepDone(job string, slot time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.inflight[slot.Unix()]--; d.inflight[slot.Unix()] <= 0 {
 		delete(d.inflight, slot.Unix())
+	}
+	if d.running[job]--; d.running[job] <= 0 {
+		delete(d.running, job)
 	}
 }
 
@@ -383,4 +388,10 @@ func (d *Daemon) sweeping(slot time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.inflight[slot.Unix()] > 0
+}
+
+func (d *Daemon) jobSweeping(job string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running[job] > 0
 }

@@ -30,7 +30,7 @@ func (s statusInfo) Jobs() []statuspage.Job {
 	s.d.mu.Unlock()
 	out := make([]statuspage.Job, 0, len(s.d.cfg.Jobs))
 	for _, job := range s.d.cfg.Jobs {
-		j := statuspage.Job{Name: job.Name, Schedule: job.Schedule}
+		j := statuspage.Job{Name: job.Name, Schedule: job.Schedule, Sweeping: s.d.jobSweeping(job.Name)}
 		if sched != nil {
 			j.Next = sched.Next(job.Name)
 		}

@@ -205,11 +205,15 @@ func jobLines(jobs []Job, now time.Time) []jobLine {
 	return out
 }
 
-// firstSweep names the next run of a job that has not swept yet.
+// firstSweep names the sweep under way of a job that has not swept yet,
+// or else the next run of one.
 func firstSweep(jobs []Job, now time.Time) string {
 	var next time.Time
 	name := ""
 	for _, j := range jobs {
+		if j.Last == nil && j.Sweeping {
+			return "first sweep under way (job " + j.Name + "): ranks appear as the charts come in"
+		}
 		if j.Last == nil && !j.Next.IsZero() && (next.IsZero() || j.Next.Before(next)) {
 			next, name = j.Next, j.Name
 		}

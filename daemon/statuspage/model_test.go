@@ -260,3 +260,19 @@ type stubInfo struct{}
 
 func (stubInfo) Jobs() []Job                            { return nil }
 func (stubInfo) Ready(context.Context) (bool, []string) { return true, nil }
+
+// The empty state says what comes and when: the sweep under way (the
+// catch-up at start), else the next scheduled one.
+func TestFirstSweepSaysWhatComes(t *testing.T) {
+	now := time.Date(2026, 12, 1, 16, 4, 0, 0, time.UTC)
+	next := now.Add(3 * time.Minute)
+	if got := firstSweep([]Job{{Name: "messaging", Next: next}}, now); !strings.HasPrefix(got, "first sweep at 16:07 UTC, in 3") {
+		t.Fatalf("scheduled: %q", got)
+	}
+	if got := firstSweep([]Job{{Name: "messaging", Next: next, Sweeping: true}}, now); got != "first sweep under way (job messaging): ranks appear as the charts come in" {
+		t.Fatalf("under way: %q", got)
+	}
+	if got := firstSweep([]Job{{Name: "messaging", Next: next, Last: &Sweep{}}}, now); got != "" {
+		t.Fatalf("after a sweep: %q", got)
+	}
+}

@@ -41,6 +41,9 @@ type Job struct {
 	Next time.Time
 	// Last is the job's last sweep since the start (nil: none yet).
 	Last *Sweep
+	// Sweeping: a sweep of the job is under way (the catch-up at start,
+	// say).
+	Sweeping bool
 }
 
 // Sweep is what one sweep did.
