@@ -74,8 +74,11 @@ type pending struct {
 	closed   bool
 
 	kick chan struct{}
-	stop context.CancelFunc
-	done chan struct{}
+	// The retry goroutine (start, close), under lmu.
+	lmu     sync.Mutex
+	stop    context.CancelFunc
+	done    chan struct{}
+	stopped bool
 }
 
 func newPending(d *Daemon, max int) *pending {
@@ -287,12 +290,18 @@ func (p *pending) drain(ctx context.Context) {
 	p.d.deliver(ctx, alerts)
 }
 
-// start retries the held writes in the background until stopped.
+// start retries the held writes in the background until close.
 func (p *pending) start() {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	if p.stop != nil || p.stopped {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.stop, p.done = cancel, make(chan struct{})
+	done := make(chan struct{})
+	p.stop, p.done = cancel, done
 	go func() {
-		defer close(p.done)
+		defer close(done)
 		delay := pendingRetryMin
 		var retry <-chan time.Time // set while something is held
 		for {
@@ -322,10 +331,14 @@ func (p *pending) start() {
 // (Daemon.Close calls it, before the engine's last checkpoint). It is
 // idempotent.
 func (p *pending) close(ctx context.Context) {
-	if p.stop != nil {
-		p.stop()
-		<-p.done
-		p.stop = nil
+	p.lmu.Lock()
+	p.stopped = true
+	stop, done := p.stop, p.done
+	p.stop = nil
+	p.lmu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
 	}
 	if n, _ := p.counts(); n > 0 {
 		p.drain(context.WithoutCancel(ctx))
