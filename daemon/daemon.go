@@ -39,6 +39,9 @@ type Options struct {
 	// CheckpointEvery is how often the alert engine's state is written
 	// with an evaluation (default 10 minutes; Close writes it too).
 	CheckpointEvery time.Duration
+	// PendingMaxBytes bounds the memory held for writes the embedded store
+	// refuses (0: pendingMaxBytes).
+	PendingMaxBytes int
 }
 
 // Daemon is a configured rankpulse.
@@ -65,6 +68,8 @@ type Daemon struct {
 	alerts engineState
 	hooks  *webhook.Dispatcher // nil without webhooks
 	status *statuspage.Page
+	// pending holds the writes the embedded store refused (pending.go).
+	pending *pending
 
 	mu        sync.Mutex
 	inflight  map[int64]int  // slots being swept (engine.go)
@@ -138,6 +143,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		engine: alerts.New(cfg.Alerts, cfg.WatchIndex()),
 	}
 	d.alerts.init(cfg, opts.CheckpointEvery)
+	d.pending = newPending(d, opts.PendingMaxBytes)
 	var err error
 	if d.db, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
@@ -187,6 +193,7 @@ func (d *Daemon) Cluster() *cluster.Cluster { return d.cl }
 // Close flushes nothing new: it stops the sinks (whatever they hold stays
 // spooled) and closes the store.
 func (d *Daemon) Close(ctx context.Context) error {
+	d.pending.close(ctx) // what the store refused: a last try, or said lost
 	if d.alerts.done.Load() {
 		d.checkpoint(ctx)
 	}
@@ -277,15 +284,14 @@ func (d *Daemon) sweep(ctx context.Context, job config.Job, slot time.Time, requ
 					return // never asked for: counted by notFetched, not stored
 				}
 				d.annotate(&s)
-				err := d.db.SaveSnapshots(wctx, []chart.Snapshot{s})
+				err := d.storeSnapshot(wctx, &s) // or held in memory while the store refuses writes (pending.go)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
 					sum.StoreErrs++
-					d.log.Error("embedded store refused a snapshot; it still goes to the sinks", "chart", s.Key().String(), "error", err)
-				} else {
-					d.m.SnapshotsStored.Inc()
-					d.status.Snapshot(&s)
+					if len(sum.Errors) < maxExampleErrors {
+						sum.Errors = append(sum.Errors, s.Key().String()+": not stored: "+err.Error())
+					}
 				}
 				sum.count(&s)
 				fetched[s.Key()] = true
@@ -340,7 +346,10 @@ func (d *Daemon) finish(ctx context.Context, sum Summary) {
 	d.m.LastSweep.WithLabelValues(sum.Job).Set(float64(time.Now().Unix()))
 	d.m.LastSweepFails.WithLabelValues(sum.Job).Set(float64(sum.Incomplete + sum.Failed))
 	attrs := []any{"job", sum.Job, "slot", sum.Slot, "charts", sum.Charts, "complete", sum.Complete,
-		"incomplete", sum.Incomplete, "failed", sum.Failed, "not_fetched", sum.NotFetched, "entries", sum.Points, "alerts", sum.Alerts, "duration", sum.Duration.Round(time.Millisecond)}
+		"incomplete", sum.Incomplete, "failed", sum.Failed, "not_fetched", sum.NotFetched, "store_failed", sum.StoreErrs, "entries", sum.Points, "alerts", sum.Alerts, "duration", sum.Duration.Round(time.Millisecond)}
+	if held := d.Held(); held > 0 {
+		attrs = append(attrs, "held_in_memory", held)
+	}
 	switch {
 	case sum.Interrupted:
 		d.log.Warn("sweep interrupted: the charts not fetched are not stored; the next run fetches them", append(attrs, "examples", sum.Errors)...)
@@ -425,6 +434,7 @@ func (d *Daemon) Once(ctx context.Context) []Summary {
 		})
 	}
 	wg.Wait()
+	d.pending.drain(context.WithoutCancel(ctx)) // a last try for what the store refused
 	d.flush(context.WithoutCancel(ctx))
 	sort.Slice(out, func(i, j int) bool { return out[i].Job < out[j].Job })
 	return out
@@ -486,6 +496,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cl == nil {
 		d.hooks.Start(ctx) // on a cluster, the evaluator delivers
 	}
+	d.pending.start()
 	sched.Start()
 	for _, job := range d.cfg.Jobs {
 		reqs := Requests(job)

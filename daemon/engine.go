@@ -272,12 +272,21 @@ func (d *Daemon) evaluate(ctx context.Context, slot time.Time, snaps []chart.Sna
 func (d *Daemon) evaluateRestored(ctx context.Context, slot time.Time, snaps []chart.Snapshot) ([]chart.Alert, error) {
 	d.emu.Lock()
 	defer d.emu.Unlock()
-	found := d.engine.Evaluate(slot, snaps)
-	var raised []chart.Alert
-	keys := make([]chart.Key, len(snaps))
+	ev := evaluation{slot: slot, found: d.engine.Evaluate(slot, snaps), keys: make([]chart.Key, len(snaps))}
 	for i := range snaps {
-		keys[i] = snaps[i].Key()
+		ev.keys[i] = snaps[i].Key()
 	}
+	return d.pending.record(ctx, ev) // or held behind writes the store refused (pending.go)
+}
+
+// record writes an evaluation in one transaction, then hands its new
+// alerts to the webhooks and the status page. The caller holds d.emu; with
+// checkpoint set, the evaluation is the engine's newest and its state may
+// be written with it. On an error the caller marks the engine diverged, or
+// holds the evaluation to write it later (pending.go).
+func (d *Daemon) record(ctx context.Context, ev evaluation, checkpoint bool) ([]chart.Alert, error) {
+	found, keys, slot := ev.found, ev.keys, ev.slot
+	var raised []chart.Alert
 	var seq int64
 	err := d.db.Update(ctx, func(tx storage.WriteTx) error {
 		raised = raised[:0]
@@ -297,13 +306,12 @@ func (d *Daemon) evaluateRestored(ctx context.Context, slot time.Time, snaps []c
 		if seq, err = tx.MarkEvaluated(ctx, slot, keys); err != nil {
 			return err
 		}
-		if !d.alerts.diverged && time.Since(d.alerts.lastCheckpoint) >= d.alerts.every {
+		if checkpoint && !d.alerts.diverged && time.Since(d.alerts.lastCheckpoint) >= d.alerts.every {
 			return d.saveState(ctx, tx, seq)
 		}
 		return nil
 	})
 	if err != nil {
-		d.alerts.diverged = true
 		return nil, err
 	}
 	d.alerts.lastSeq = seq

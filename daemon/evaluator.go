@@ -220,7 +220,7 @@ func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot t
 	var expired, seq int64
 	err = d.pg.UpdateOn(ctx, l.Conn, func(tx *postgres.Tx) error {
 		var err error
-		if raised, seq, err = d.record(ctx, tx, slot, found, pending); err != nil {
+		if raised, seq, err = d.recordIn(ctx, tx, slot, found, pending); err != nil {
 			return err
 		}
 		if !late && !d.alerts.diverged && time.Since(d.alerts.lastCheckpoint) >= d.alerts.every {
@@ -249,10 +249,10 @@ func (d *Daemon) evaluateSlot(ctx context.Context, l *cluster.Leadership, slot t
 	return nil
 }
 
-// record stores an evaluation's alerts (returning those not stored
+// recordIn stores an evaluation's alerts (returning those not stored
 // before), queues them for the webhooks and marks the snapshots evaluated
 // as one evaluation (returning its number), in the caller's transaction.
-func (d *Daemon) record(ctx context.Context, tx storage.WriteTx, slot time.Time, found []chart.Alert, snaps []chart.Snapshot) ([]chart.Alert, int64, error) {
+func (d *Daemon) recordIn(ctx context.Context, tx storage.WriteTx, slot time.Time, found []chart.Alert, snaps []chart.Snapshot) ([]chart.Alert, int64, error) {
 	var raised []chart.Alert
 	for i := range found {
 		isNew, err := tx.SaveAlert(ctx, &found[i])

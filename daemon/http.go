@@ -105,6 +105,10 @@ func (d *Daemon) Ready(ctx context.Context) Readiness {
 		r.Ready = false
 		r.Problems = append(r.Problems, p)
 	}
+	if p := d.pending.problem(); p != "" { // writes the store refuses (pending.go)
+		r.Ready = false
+		r.Problems = append(r.Problems, p)
+	}
 	for _, p := range d.hooks.Problems(ctx) { // receivers that reject everything
 		r.Ready = false
 		r.Problems = append(r.Problems, p)

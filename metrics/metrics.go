@@ -30,6 +30,15 @@ type Metrics struct {
 	SpoolBatches    *prometheus.GaugeVec   // sink
 	SpoolBytes      *prometheus.GaugeVec   // sink
 	SpoolDropped    *prometheus.CounterVec // sink
+	SpoolMemory     *prometheus.GaugeVec   // sink: bytes of batches held in memory (the spool could not be written)
+
+	// Writes the embedded store refused (a full disk, an I/O error), held
+	// in memory until it takes them.
+	StoreWriteFailures *prometheus.CounterVec // reason (disk_full|io_error|…)
+	StoreHeld          *prometheus.GaugeVec   // kind (snapshots|evaluations)
+	StoreHeldBytes     prometheus.Gauge
+	StoreHeldDropped   prometheus.Counter
+	StoreWritable      prometheus.Gauge
 
 	// Alerts and webhooks.
 	Alerts             *prometheus.CounterVec // kind, severity
@@ -102,6 +111,24 @@ func New() *Metrics {
 		SpoolDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rankpulse_spool_dropped_batches_total", Help: "Batches dropped from a full or rejected spool.",
 		}, []string{"sink"}),
+		SpoolMemory: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_spool_memory_bytes", Help: "Bytes of batches a sink holds in memory because its on-disk spool could not be written (a full disk); written to the spool, or sent, when they can be.",
+		}, []string{"sink"}),
+		StoreWriteFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rankpulse_store_write_failures_total", Help: "Writes (snapshots, alert evaluations) the embedded store refused, by reason (disk_full, io_error, damaged, …).",
+		}, []string{"reason"}),
+		StoreHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rankpulse_store_held", Help: "Snapshots and alert evaluations held in memory because the embedded store refused them; written when it takes writes again.",
+		}, []string{"kind"}),
+		StoreHeldBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rankpulse_store_held_bytes", Help: "Memory held for writes the embedded store refused (bounded).",
+		}),
+		StoreHeldDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rankpulse_store_held_dropped_total", Help: "Held snapshots dropped because the memory for them was full, or because rankpulse stopped before the store took them.",
+		}),
+		StoreWritable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rankpulse_store_writable", Help: "1 while the embedded store takes writes, 0 while it refuses them.",
+		}),
 		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rankpulse_alerts_total", Help: "Alerts raised, by kind and severity.",
 		}, []string{"kind", "severity"}),
@@ -157,7 +184,8 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Requests, m.Retries, m.Charts, m.FormatDrift, m.Blocked, m.ChartEntries,
 		m.SweepDuration, m.LastSweep, m.LastSweepFails,
-		m.SnapshotsStored, m.SinkWrites, m.SinkPoints, m.SpoolBatches, m.SpoolBytes, m.SpoolDropped,
+		m.SnapshotsStored, m.SinkWrites, m.SinkPoints, m.SpoolBatches, m.SpoolBytes, m.SpoolDropped, m.SpoolMemory,
+		m.StoreWriteFailures, m.StoreHeld, m.StoreHeldBytes, m.StoreHeldDropped, m.StoreWritable,
 		m.Alerts, m.WebhookDeliveries, m.WebhookLatency, m.WebhookPending, m.WebhookGivenUp, m.WebhookDisabled,
 		m.WebhookDead, m.WebhookDeadNow, m.WebhookRejecting, m.AlertEvaluationLag,
 	)

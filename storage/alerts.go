@@ -61,19 +61,26 @@ type SlotInfo struct {
 func (d *DB) Slots(ctx context.Context, since time.Time) ([]SlotInfo, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT slot, min(evaluated) FROM snapshots WHERE slot >= ? GROUP BY slot ORDER BY slot`, since.Unix())
 	if err != nil {
-		return nil, fmt.Errorf("storage: slots: %w", err)
+		return nil, d.readError("slots", err)
 	}
 	defer rows.Close()
 	var out []SlotInfo
 	for rows.Next() {
-		var slot int64
-		var evaluated bool
+		var slot, evaluated any
 		if err := rows.Scan(&slot, &evaluated); err != nil {
-			return nil, fmt.Errorf("storage: slots: %w", err)
+			return nil, d.readError("slots", err)
 		}
-		out = append(out, SlotInfo{Slot: time.Unix(slot, 0).UTC(), Pending: !evaluated})
+		s, ok := slot.(int64)
+		if !ok {
+			continue // a damaged slot value: its snapshot cannot be read either
+		}
+		e, _ := evaluated.(int64)
+		out = append(out, SlotInfo{Slot: time.Unix(s, 0).UTC(), Pending: e != 1})
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, d.readError("slots", err)
+	}
+	return out, nil
 }
 
 // AlertQuery selects stored alerts; zero fields match everything.
@@ -100,20 +107,22 @@ func (d *DB) Alerts(ctx context.Context, q AlertQuery) ([]chart.Alert, error) {
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT body FROM alerts WHERE `+strings.Join(conds, " AND ")+` ORDER BY `+order+limit, args...)
 	if err != nil {
-		return nil, fmt.Errorf("storage: alerts: %w", err)
+		return nil, d.readError("alerts", err)
 	}
 	defer rows.Close()
 	var out []chart.Alert
 	for rows.Next() {
+		// A row damaged past decoding is left out (`rankpulse db check`
+		// names it): the other alerts still show.
 		var body []byte
-		if err := rows.Scan(&body); err != nil {
-			return nil, fmt.Errorf("storage: alerts: %w", err)
-		}
 		var a chart.Alert
-		if err := json.Unmarshal(body, &a); err != nil {
-			return nil, fmt.Errorf("storage: alert: %w", err)
+		if rows.Scan(&body) != nil || json.Unmarshal(body, &a) != nil || a.ID == "" {
+			continue
 		}
 		out = append(out, a)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, d.readError("alerts", err)
+	}
+	return out, nil
 }

@@ -9,9 +9,11 @@ import (
 
 // The entries blob, shared by every backend: a version byte, a layout
 // byte, then per entry the uvarint gap to the previous rank (layoutGaps
-// only) and the uvarint reference of the entry's interned app.
+// only) and the uvarint reference of the entry's interned app. SQLite seals
+// it with a checksum (decode.go: version sealedVersion, the same layout
+// with four bytes after it).
 const (
-	blobVersion      = 1
+	packVersion      = 1
 	layoutContiguous = 0
 	layoutGaps       = 1
 )
@@ -33,8 +35,8 @@ func Pack(entries []chart.Entry, refs []int64) []byte {
 			break
 		}
 	}
-	blob := make([]byte, 2, 2+len(entries)*4)
-	blob[0], blob[1] = blobVersion, layout
+	blob := make([]byte, 2, 2+len(entries)*4+4)
+	blob[0], blob[1] = packVersion, layout
 	prev := 0
 	for i, e := range entries {
 		if layout == layoutGaps {
@@ -46,9 +48,10 @@ func Pack(entries []chart.Entry, refs []int64) []byte {
 	return blob
 }
 
-// Unpack decodes a blob made by Pack.
+// Unpack decodes a blob made by Pack (or, its checksum cut off, one
+// sealed).
 func Unpack(blob []byte) ([]PackedEntry, error) {
-	if len(blob) < 2 || blob[0] != blobVersion || blob[1] > layoutGaps {
+	if len(blob) < 2 || (blob[0] != packVersion && blob[0] != sealedVersion) || blob[1] > layoutGaps {
 		return nil, errors.New("unknown entries encoding")
 	}
 	gaps := blob[1] == layoutGaps

@@ -103,7 +103,7 @@ func (d *DB) EvaluatedAfter(ctx context.Context, seq int64, onCorrupt func(*Corr
 			WHERE s.eval_seq IS NOT NULL AND (s.eval_seq > ? OR (s.eval_seq = ? AND s.chart_id > ?))
 			ORDER BY s.eval_seq, s.chart_id LIMIT ?`, lastSeq, lastSeq, lastChart, scanPage)
 		if err != nil {
-			return fmt.Errorf("storage: read evaluations: %w", err)
+			return d.readError("read evaluations", err)
 		}
 		var page []snapshotRow
 		var seqs []int64
@@ -114,13 +114,14 @@ func (d *DB) EvaluatedAfter(ctx context.Context, seq int64, onCorrupt func(*Corr
 				rows.Close()
 				return fmt.Errorf("storage: read evaluations: %w", err)
 			}
+			r.chartID = chartID
 			page, seqs = append(page, r), append(seqs, es)
 			lastSeq, lastChart = es, chartID
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return fmt.Errorf("storage: read evaluations: %w", err)
+			return d.readError("read evaluations", err)
 		}
 		for i, r := range page {
 			if seqs[i] != cur.Seq {

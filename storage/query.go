@@ -46,7 +46,7 @@ func (d *DB) History(ctx context.Context, store, appID string, q Query) ([]Point
 	q.Store = store
 	var out []Point
 	err = d.scan(ctx, q, func(r snapshotRow) error {
-		packed, err := Unpack(r.blob)
+		packed, err := entries(ctx, d, &r)
 		if err != nil {
 			return q.corrupt(r, err)
 		}

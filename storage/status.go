@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,28 +26,28 @@ func (d *DB) Latest(ctx context.Context, q Query) ([]chart.Snapshot, error) {
 			FROM snapshots s JOIN charts c ON c.id = s.chart_id
 			WHERE `+where+`
 			GROUP BY s.chart_id)
-		SELECT c.store, c.country, c.chart, c.category, s.slot, s.source, s.complete, s.depth, s.duration_ms, s.error, s.entries
+		SELECT `+snapshotColumns+`
 		FROM latest l
 		JOIN snapshots s ON s.chart_id = l.chart_id AND s.slot = l.slot
 		JOIN charts c ON c.id = s.chart_id
 		ORDER BY c.store, c.country, c.chart, c.category`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("storage: latest snapshots: %w", err)
+		return nil, d.readError("latest snapshots", err)
 	}
 	// Read every row before decoding: decoding may query the apps table.
 	var page []snapshotRow
 	for rows.Next() {
-		var r snapshotRow
-		if err := rows.Scan(&r.key.Store, &r.key.Country, &r.key.Chart, &r.key.Category, &r.slot, &r.source, &r.complete, &r.depth, &r.durationMS, &r.errText, &r.blob); err != nil {
+		r, _, _, err := scanSnapshot(rows)
+		if err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("storage: latest snapshots: %w", err)
+			return nil, d.readError("latest snapshots", err)
 		}
 		page = append(page, r)
 	}
 	err = rows.Err()
 	rows.Close()
 	if err != nil {
-		return nil, fmt.Errorf("storage: latest snapshots: %w", err)
+		return nil, d.readError("latest snapshots", err)
 	}
 	out := make([]chart.Snapshot, 0, len(page))
 	for _, r := range page {
@@ -128,7 +127,7 @@ func (d *DB) Digests(ctx context.Context, apps []AppRef, q Query, fn func(*Diges
 	}
 	dg := &Digest{Ranks: make([]int, len(apps)), Names: make([]string, len(apps))}
 	return d.scan(ctx, q, func(r snapshotRow) error {
-		packed, err := Unpack(r.blob)
+		packed, err := entries(ctx, d, &r)
 		if err != nil {
 			return q.corrupt(r, err)
 		}
@@ -159,18 +158,26 @@ func (d *DB) SnapshotAfter(ctx context.Context, k chart.Key, t time.Time) (s cha
 }
 
 func (d *DB) oneSnapshot(ctx context.Context, k chart.Key, cond string, arg int64) (chart.Snapshot, bool, error) {
-	var r snapshotRow
-	r.key = k
-	err := d.db.QueryRowContext(ctx, `
-		SELECT s.slot, s.source, s.complete, s.depth, s.duration_ms, s.error, s.entries
+	rows, err := d.db.QueryContext(ctx, `
+		SELECT `+snapshotColumns+`
 		FROM snapshots s JOIN charts c ON c.id = s.chart_id
 		WHERE c.store = ? AND c.country = ? AND c.chart = ? AND c.category = ? AND `+cond+` LIMIT 1`,
-		k.Store, k.Country, k.Chart, k.Category, arg).Scan(&r.slot, &r.source, &r.complete, &r.depth, &r.durationMS, &r.errText, &r.blob)
-	if errors.Is(err, sql.ErrNoRows) {
-		return chart.Snapshot{}, false, nil
-	}
+		k.Store, k.Country, k.Chart, k.Category, arg)
 	if err != nil {
-		return chart.Snapshot{}, false, fmt.Errorf("storage: snapshot of %s: %w", k, err)
+		return chart.Snapshot{}, false, d.readError("snapshot of "+k.String(), err)
+	}
+	var r snapshotRow
+	found := rows.Next()
+	if found {
+		r, _, _, err = scanSnapshot(rows)
+	}
+	err = errors.Join(err, rows.Err())
+	rows.Close()
+	if err != nil {
+		return chart.Snapshot{}, false, d.readError("snapshot of "+k.String(), err)
+	}
+	if !found {
+		return chart.Snapshot{}, false, nil
 	}
 	s, ok, err := d.decode(ctx, Query{}, r)
 	return s, ok, err

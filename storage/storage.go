@@ -42,10 +42,17 @@ type DB struct {
 	charts map[chart.Key]int64
 	apps   map[appKey]appRef
 	byRef  map[int64]appKey
+	// chartIndex is the charts table's unique index, read the first time
+	// a chart row is found lost or damaged (see fixKey).
+	chartIndex map[int64]chart.Key
 }
 
 type appKey struct {
 	store, appID, name, developer string
+	// nameLost marks a key read from the apps_by_app index, which holds
+	// no name: the app's row is lost (see decode.go). Such a key is never
+	// cached or written.
+	nameLost bool
 }
 
 type appRef struct {
@@ -115,10 +122,18 @@ const schemaVersion = 2
 
 // Open opens (creating if needed) the store in dir.
 func Open(ctx context.Context, dir string) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("storage: create data directory: %w", err)
-	}
 	path := filepath.Join(dir, FileName)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, OpenError(path, fmt.Errorf("create data directory: %w", err))
+	}
+	return openFile(ctx, path)
+}
+
+// openFile opens (creating if needed) the store in the file at path.
+func openFile(ctx context.Context, path string) (*DB, error) {
+	if err := precheck(ctx, path); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -132,11 +147,11 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	if _, err := db.ExecContext(ctx, schema+outboxSchema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
+		return nil, OpenError(path, err)
 	}
 	if err := migrate(ctx, db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+		return nil, OpenError(path, err)
 	}
 	return &DB{
 		db: db, path: path,
@@ -152,15 +167,17 @@ func checkVersion(ctx context.Context, db *sql.DB, path string) error {
 	var version string
 	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version)
 	switch {
-	case errors.Is(err, sql.ErrNoRows) || (err != nil && strings.Contains(err.Error(), "no such table")):
+	case errors.Is(err, sql.ErrNoRows):
 		return nil
+	case err != nil && strings.Contains(err.Error(), "no such table"):
+		return checkForeign(ctx, db, path)
 	case err != nil:
-		return fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
+		return OpenError(path, err)
 	}
 	v, err := strconv.Atoi(version)
 	switch {
 	case err != nil || v < 1:
-		return fmt.Errorf("storage: %s has schema version %q, which no rankpulse writes: the file is damaged; restore it from a backup or move it aside to start afresh", path, version)
+		return fmt.Errorf("storage: %s has schema version %q, which no rankpulse writes: %w; restore it from a backup, or %s", path, version, ErrDamaged, recoverHint)
 	case v > schemaVersion:
 		return fmt.Errorf("storage: %s has schema version %d and this rankpulse reads up to %d: it was written by a newer rankpulse; run that version, or point data_dir elsewhere", path, v, schemaVersion)
 	}
@@ -263,11 +280,11 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 	slot := s.Time.Unix()
 	refs := make([]int64, len(s.Entries))
 	for i, e := range s.Entries {
-		if refs[i], err = tx.appRef(ctx, appKey{s.Store, e.AppID, e.Name, e.Developer}, slot); err != nil {
+		if refs[i], err = tx.appRef(ctx, appKey{store: s.Store, appID: e.AppID, name: e.Name, developer: e.Developer}, slot); err != nil {
 			return err
 		}
 	}
-	blob := Pack(s.Entries, refs)
+	blob := seal(Pack(s.Entries, refs), s, slot)
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO snapshots (slot, chart_id, source, complete, depth, duration_ms, error, entries, evaluated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -343,16 +360,27 @@ type Query struct {
 }
 
 // CorruptError is a stored snapshot whose entries cannot be decoded: the
-// database file was damaged, or written by a newer rankpulse.
+// database file was damaged, or written by a newer rankpulse. With Partial
+// set, only some entries were lost: the snapshot is read without them,
+// marked incomplete.
 type CorruptError struct {
-	Key  chart.Key
-	Time time.Time
-	Err  error
+	Key     chart.Key
+	ChartID int64 // the chart's row, when Key is not known
+	Time    time.Time
+	Err     error
+	Partial bool
 }
 
 func (e *CorruptError) Error() string {
+	what := e.Key.String()
+	if e.Key == (chart.Key{}) {
+		what = fmt.Sprintf("chart #%d (its chart row is lost)", e.ChartID)
+	}
+	if e.Partial {
+		return fmt.Sprintf("storage: the stored snapshot of %s at %s is damaged: %v (see `rankpulse db check`)", what, e.Time.Format(time.RFC3339), e.Err)
+	}
 	return fmt.Sprintf("storage: the stored snapshot of %s at %s cannot be read: %v (the database file is damaged or was written by a newer rankpulse; the other snapshots are unaffected)",
-		e.Key, e.Time.Format(time.RFC3339), e.Err)
+		what, e.Time.Format(time.RFC3339), e.Err)
 }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
@@ -360,7 +388,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // corrupt reports a snapshot that cannot be decoded: it ends the read
 // unless q.OnCorrupt lets it go on.
 func (q Query) corrupt(r snapshotRow, err error) error {
-	ce := &CorruptError{Key: r.key, Time: time.Unix(r.slot, 0).UTC(), Err: err}
+	ce := &CorruptError{Key: r.key, ChartID: r.chartID, Time: time.Unix(r.slot, 0).UTC(), Err: err}
 	if q.OnCorrupt == nil {
 		return ce
 	}
@@ -407,6 +435,9 @@ func (d *DB) Snapshots(ctx context.Context, q Query, fn func(chart.Snapshot) err
 
 type snapshotRow struct {
 	key        chart.Key
+	chartID    int64
+	lostChart  bool  // the charts row was not found (see fixKey)
+	bad        error // a value of the wrong type: the row cannot be read
 	slot       int64
 	source     string
 	complete   bool
@@ -422,37 +453,44 @@ const scanPage = 2000
 
 func (d *DB) scan(ctx context.Context, q Query, fn func(snapshotRow) error) error {
 	where, args := q.where()
-	lastSlot, lastChart := int64(-1<<62), int64(-1)
+	// The paging values are kept as stored: a damaged row's slot may not
+	// even be an integer, and the next page must still start after it.
+	var lastSlot, lastChart any = int64(-1 << 62), int64(-1)
 	for {
 		pageArgs := append(append([]any{}, args...), lastSlot, lastSlot, lastChart, scanPage)
 		rows, err := d.db.QueryContext(ctx, `
-			SELECT c.store, c.country, c.chart, c.category, s.slot, s.chart_id, s.source, s.complete, s.depth, s.duration_ms, s.error, s.entries
-			FROM snapshots s JOIN charts c ON c.id = s.chart_id
+			SELECT `+snapshotColumns+`
+			FROM snapshots s LEFT JOIN charts c ON c.id = s.chart_id
 			WHERE `+where+` AND (s.slot > ? OR (s.slot = ? AND s.chart_id > ?))
 			ORDER BY s.slot, s.chart_id LIMIT ?`, pageArgs...)
+		if damaged(err) {
+			return d.scanRows(ctx, q, lastSlot, lastChart, fn)
+		}
 		if err != nil {
-			return fmt.Errorf("storage: query snapshots: %w", err)
+			return d.readError("query snapshots", err)
 		}
 		var page []snapshotRow
 		for rows.Next() {
-			var r snapshotRow
-			var chartID int64
-			if err := rows.Scan(&r.key.Store, &r.key.Country, &r.key.Chart, &r.key.Category, &r.slot, &chartID, &r.source, &r.complete, &r.depth, &r.durationMS, &r.errText, &r.blob); err != nil {
+			r, rawSlot, rawChart, err := scanSnapshot(rows)
+			if err != nil {
 				rows.Close()
-				return fmt.Errorf("storage: read snapshot: %w", err)
+				return d.readError("read snapshot", err)
 			}
 			page = append(page, r)
-			lastSlot, lastChart = r.slot, chartID
+			lastSlot, lastChart = rawSlot, rawChart
 		}
 		err = rows.Err()
 		rows.Close()
-		if err != nil {
-			return fmt.Errorf("storage: read snapshots: %w", err)
+		if err != nil && !damaged(err) {
+			return d.readError("read snapshots", err)
 		}
 		for _, r := range page {
 			if err := fn(r); err != nil {
 				return err
 			}
+		}
+		if err != nil { // a damaged page: the rest row by row
+			return d.scanRows(ctx, q, lastSlot, lastChart, fn)
 		}
 		if len(page) < scanPage {
 			return nil
@@ -464,33 +502,18 @@ func (d *DB) scan(ctx context.Context, q Query, fn func(snapshotRow) error) erro
 // decoded, with q.corrupt's verdict as the error: nil when q.OnCorrupt lets
 // the read go on without it.
 func (d *DB) decode(ctx context.Context, q Query, r snapshotRow) (s chart.Snapshot, ok bool, err error) {
-	s = chart.Snapshot{
-		Time: time.Unix(r.slot, 0).UTC(), Store: r.key.Store, Country: r.key.Country, Chart: r.key.Chart, Category: r.key.Category,
-		Source: r.source, Complete: r.complete, Depth: r.depth, DurationMS: r.durationMS, Error: r.errText,
-	}
-	packed, err := Unpack(r.blob)
-	if err != nil {
-		return s, false, q.corrupt(r, err)
-	}
-	keys, err := d.resolve(ctx, packed)
-	if err != nil {
-		return s, false, err
-	}
-	s.Entries = make([]chart.Entry, len(packed))
-	for i, p := range packed {
-		k := keys[p.Ref]
-		s.Entries[i] = chart.Entry{Rank: p.Rank, AppID: k.appID, Name: k.name, Developer: k.developer}
-	}
-	return s, true, nil
+	return decodeRow(ctx, d, q, r)
 }
 
-// resolve maps app references to their keys, reading unknown ones.
-func (d *DB) resolve(ctx context.Context, packed []PackedEntry) (map[int64]appKey, error) {
+// resolve maps app references to their keys, reading unknown ones: from
+// the apps table, else (a lost or damaged row) from its indexes. A
+// reference found in neither is left out.
+func (d *DB) resolve(ctx context.Context, store string, packed []PackedEntry) (map[int64]appKey, error) {
 	out := make(map[int64]appKey, len(packed))
 	var missing []any
 	d.cmu.RLock()
 	for _, p := range packed {
-		if k, ok := d.byRef[p.Ref]; ok {
+		if k, ok := d.byRef[p.Ref]; ok && k.store == store {
 			out[p.Ref] = k
 		} else {
 			missing = append(missing, p.Ref)
@@ -500,32 +523,21 @@ func (d *DB) resolve(ctx context.Context, packed []PackedEntry) (map[int64]appKe
 	if len(missing) == 0 {
 		return out, nil
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT id, store, app_id, name, developer, last_seen FROM apps WHERE id IN (?`+strings.Repeat(",?", len(missing)-1)+`)`, missing...)
-	if err != nil {
-		return nil, fmt.Errorf("storage: read apps: %w", err)
+	doubtful := map[int64]appKey{}
+	if err := d.readApps(ctx, store, missing, out, doubtful); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	d.cmu.Lock()
-	defer d.cmu.Unlock()
-	for rows.Next() {
-		var id, lastSeen int64
-		var k appKey
-		if err := rows.Scan(&id, &k.store, &k.appID, &k.name, &k.developer, &lastSeen); err != nil {
-			return nil, fmt.Errorf("storage: read apps: %w", err)
-		}
-		out[id] = k
-		d.byRef[id] = k
-		if _, ok := d.apps[k]; !ok {
-			d.apps[k] = appRef{id: id, lastSeen: lastSeen}
+	var lost []int64
+	for _, m := range missing {
+		if _, ok := out[m.(int64)]; !ok {
+			lost = append(lost, m.(int64))
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage: read apps: %w", err)
-	}
-	if len(out) < len(packed) {
-		for _, p := range packed {
-			if _, ok := out[p.Ref]; !ok {
-				return nil, fmt.Errorf("storage: entry refers to app #%d, which is not stored", p.Ref)
+	if len(lost) > 0 {
+		d.indexedApps(ctx, store, lost, out)
+		for id, k := range doubtful {
+			if _, ok := out[id]; !ok {
+				out[id] = k // the indexes know nothing of it: the table's row it is
 			}
 		}
 	}

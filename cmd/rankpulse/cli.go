@@ -43,6 +43,9 @@ Usage:
   rankpulse alerts pending [--webhook NAME] list undelivered alerts (pending, dead, given up) per webhook
   rankpulse alerts retry|drop ID [--webhook NAME]
                                             send an undelivered alert again now / give it up
+  rankpulse db check [--config F]           integrity check and a decode of every stored row (exit 1 on damage)
+  rankpulse db recover --output F [--config F]
+                                            copy everything readable into a fresh database F
   rankpulse cluster status [--format text|json]
                                             with storage.url: the instances, their leases and charts, the evaluator
   rankpulse version                         version, commit, Go version
@@ -101,6 +104,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = c.alertsCmd(ctx, rest)
 	case "cluster":
 		err = c.clusterCmd(ctx, rest)
+	case "db":
+		err = c.dbCmd(ctx, rest)
 	case "version", "--version":
 		c.versionCmd()
 	case "help", "-h", "--help":

@@ -16,6 +16,7 @@ import (
 	"github.com/rankpulse/rankpulse/daemon"
 	"github.com/rankpulse/rankpulse/scheduler"
 	"github.com/rankpulse/rankpulse/sinks/influx"
+	"github.com/rankpulse/rankpulse/storage"
 )
 
 func (c *cli) configCmd(ctx context.Context, args []string) error {
@@ -55,11 +56,15 @@ func (c *cli) configCheck(ctx context.Context, args []string) error {
 	for _, n := range cfg.Notes {
 		fmt.Fprintf(c.stdout, "  note: %s\n", n)
 	}
-	// data_dir must be writable.
-	if err := checkWritable(cfg.DataDir); err != nil {
+	// data_dir must be writable, with room to write.
+	switch room, warn, err := checkDataDir(cfg.DataDir); {
+	case err != nil:
 		problems = append(problems, fmt.Sprintf("data_dir: %v", err))
-	} else {
-		fmt.Fprintf(c.stdout, "  data_dir %s: writable\n", cfg.DataDir)
+	case warn != "":
+		fmt.Fprintf(c.stdout, "  data_dir %s: writable, %s\n", cfg.DataDir, room)
+		fmt.Fprintf(c.stderr, "%s: warning: data_dir %s: %s\n", name, cfg.DataDir, warn)
+	default:
+		fmt.Fprintf(c.stdout, "  data_dir %s: writable, %s\n", cfg.DataDir, room)
 	}
 	if cfg.Clustered() {
 		// Opening applies the schema the database lacks and refuses a newer one.
@@ -127,14 +132,42 @@ func hostOf(raw string) string {
 	return "?"
 }
 
-func checkWritable(dir string) error {
+// Free space below minFree is a problem: rankpulse cannot store a sweep;
+// below lowFree, a warning.
+const (
+	minFree = 16 << 20
+	lowFree = 256 << 20
+)
+
+// checkDataDir checks that dir takes a write — real bytes, synced, not
+// just a new empty file, which a full disk still allows — and reports the
+// room on its volume (statfs).
+func checkDataDir(dir string) (room, warn string, err error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
+		return "", "", fmt.Errorf("%s cannot be created: %w", dir, err)
+	}
+	sp, serr := storage.FreeSpace(dir)
+	if serr == nil {
+		room = sp.String()
 	}
 	f, err := os.CreateTemp(dir, ".check-*")
 	if err != nil {
-		return fmt.Errorf("%s is not writable: %w", dir, err)
+		return "", "", fmt.Errorf("%s is not writable: %w", dir, err)
 	}
-	f.Close()
-	return os.Remove(filepath.Join(dir, filepath.Base(f.Name())))
+	defer os.Remove(filepath.Join(dir, filepath.Base(f.Name())))
+	_, err = f.Write(make([]byte, 64<<10))
+	err = errors.Join(err, f.Sync(), f.Close())
+	switch {
+	case err != nil && storage.Classify(err) == storage.FaultFull:
+		return room, "", fmt.Errorf("%s is full (%s): rankpulse cannot store what it scrapes; free space there or give data_dir more room", dir, room)
+	case err != nil:
+		return room, "", fmt.Errorf("%s does not take a write: %w", dir, err)
+	case serr != nil:
+		return "free space unknown (" + serr.Error() + ")", "", nil
+	case sp.Free < minFree:
+		return room, "", fmt.Errorf("%s has %s: too little to store a sweep (%s at least); free space there or give data_dir more room", dir, room, storage.Bytes(minFree))
+	case sp.Free < lowFree:
+		return room, fmt.Sprintf("only %s: rankpulse holds what it cannot store in memory for a while, then loses it", room), nil
+	}
+	return room, "", nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -148,37 +149,154 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	ex := &exporter{c: c, w: chart.NewWriter(c.stdout), watch: cfg.WatchIndex()}
+	q.OnCorrupt = ex.corrupt
 	db, err := c.openExisting(ctx, cfg)
+	if errors.Is(err, storage.ErrDamaged) {
+		// SQLite cannot read the file: what a recovery reads of it.
+		fmt.Fprintf(c.stderr, "rankpulse: %v\nrankpulse: exporting what can be read of it page by page\n", err)
+		err = ex.salvaged(ctx, filepath.Join(cfg.DataDir, storage.FileName), q, ex.after)
+		return ex.done(err)
+	}
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	watch := cfg.WatchIndex()
-	w := chart.NewWriter(c.stdout)
-	unreadable, exported := 0, 0
-	q.OnCorrupt = func(ce *storage.CorruptError) error {
-		unreadable++
-		fmt.Fprintf(c.stderr, "rankpulse: skipped: %v\n", ce)
+	err = db.Snapshots(ctx, q, ex.write)
+	switch {
+	case errors.Is(err, storage.ErrDamaged):
+		fmt.Fprintf(c.stderr, "rankpulse: %v\nrankpulse: exporting the rest page by page\n", err)
+		err = ex.salvaged(ctx, db.Location(), q, ex.after)
+	case err == nil && (len(ex.skipped) > 0 || len(ex.keyless) > 0):
+		// What SQLite could not read may still be read page by page.
+		fmt.Fprintf(c.stderr, "rankpulse: reading the %d skipped snapshot(s) page by page\n", ex.unreadable)
+		err = ex.salvaged(ctx, db.Location(), q, ex.wasSkipped)
+	}
+	if err := ex.done(err); err != nil || ex.exported > 0 {
+		return err
+	}
+	return nothingToExport(ctx, db, q, *since, *until)
+}
+
+// exporter writes an export, and where a damaged file stops SQLite, goes
+// on with what a recovery reads of it.
+type exporter struct {
+	c                    *cli
+	w                    *chart.Writer
+	watch                map[string]map[string]string
+	unreadable, exported int
+	damaged              bool
+	// last is the newest slot written, and at is what was written at it:
+	// a salvaged export goes on after them (storage reads in slot order).
+	last time.Time
+	at   map[chart.Key]bool
+	// skipped are the snapshots SQLite could not read; keyless, per slot
+	// where one whose chart is lost was skipped, what was written there.
+	skipped map[string]bool
+	keyless map[int64]map[chart.Key]bool
+}
+
+func exportKey(t time.Time, k chart.Key) string { return t.Format(time.RFC3339) + " " + k.String() }
+
+func (ex *exporter) corrupt(ce *storage.CorruptError) error {
+	if ce.Partial {
+		fmt.Fprintf(ex.c.stderr, "rankpulse: damaged: %v\n", ce)
+		ex.damaged = true
 		return nil
 	}
-	err = db.Snapshots(ctx, q, func(s chart.Snapshot) error {
-		for i, e := range s.Entries {
-			s.Entries[i].Watch = watch[s.Store][e.AppID]
+	ex.unreadable++
+	fmt.Fprintf(ex.c.stderr, "rankpulse: skipped: %v\n", ce)
+	if ce.Key == (chart.Key{}) {
+		if ex.keyless == nil {
+			ex.keyless = map[int64]map[chart.Key]bool{}
 		}
-		exported++
-		return w.Write(&s)
-	})
+		if !ce.Time.Equal(ex.last) {
+			ex.last, ex.at = ce.Time, map[chart.Key]bool{}
+		}
+		ex.keyless[ce.Time.Unix()] = ex.at
+		return nil
+	}
+	if ex.skipped == nil {
+		ex.skipped = map[string]bool{}
+	}
+	ex.skipped[exportKey(ce.Time, ce.Key)] = true
+	return nil
+}
+
+// after takes, of a recovery, what comes after what was written.
+func (ex *exporter) after(s *chart.Snapshot) bool {
+	return s.Time.After(ex.last) || (s.Time.Equal(ex.last) && !ex.at[s.Key()])
+}
+
+// wasSkipped takes, of a recovery, what SQLite could not read.
+func (ex *exporter) wasSkipped(s *chart.Snapshot) bool {
+	if ex.skipped[exportKey(s.Time, s.Key())] {
+		ex.unreadable--
+		return true
+	}
+	if at, ok := ex.keyless[s.Time.Unix()]; ok && !at[s.Key()] {
+		at[s.Key()] = true
+		return true
+	}
+	return false
+}
+
+func (ex *exporter) write(s chart.Snapshot) error {
+	for i, e := range s.Entries {
+		s.Entries[i].Watch = ex.watch[s.Store][e.AppID]
+	}
+	if !s.Time.Equal(ex.last) {
+		ex.last, ex.at = s.Time, map[chart.Key]bool{}
+	}
+	ex.at[s.Key()] = true
+	ex.exported++
+	return ex.w.Write(&s)
+}
+
+// salvaged exports, from a recovery of the file at path into a temporary
+// file, the snapshots take picks: those not written yet.
+func (ex *exporter) salvaged(ctx context.Context, path string, q storage.Query, take func(*chart.Snapshot) bool) error {
+	ex.damaged = true
+	tmp, err := os.MkdirTemp("", "rankpulse-export-")
 	if err != nil {
 		return err
 	}
-	if err := w.Flush(); err != nil {
+	defer os.RemoveAll(tmp)
+	rep, err := storage.Recover(ctx, path, filepath.Join(tmp, storage.FileName))
+	if err != nil {
 		return err
 	}
-	if unreadable > 0 {
-		return fmt.Errorf("%d stored snapshot(s) could not be read and were skipped (listed above); every other snapshot was exported", unreadable)
+	if ex.skipped == nil && ex.keyless == nil {
+		ex.unreadable += rep.Table("snapshots").Lost
 	}
-	if exported == 0 {
-		return nothingToExport(ctx, db, q, *since, *until)
+	db, err := storage.OpenFile(ctx, filepath.Join(tmp, storage.FileName))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	q.OnCorrupt = nil // a recovered file holds only what reads
+	last, at := ex.last, ex.at
+	return db.Snapshots(ctx, q, func(s chart.Snapshot) error {
+		ex.last, ex.at = last, at // take judges by what the first pass wrote
+		if !take(&s) {
+			return nil
+		}
+		return ex.write(s)
+	})
+}
+
+// done flushes the export and says what it could not export.
+func (ex *exporter) done(err error) error {
+	if ferr := ex.w.Flush(); err == nil {
+		err = ferr
+	}
+	switch {
+	case err != nil:
+		return err
+	case ex.unreadable > 0:
+		return fmt.Errorf("%d stored snapshot(s) could not be read and were skipped (listed above); every other snapshot was exported; the database is damaged: see `rankpulse db check`", ex.unreadable)
+	case ex.damaged:
+		return fmt.Errorf("the database is damaged (see above); %d snapshot(s) were exported, those that lost entries marked incomplete, those that lost names without them: see `rankpulse db check`", ex.exported)
 	}
 	return nil
 }

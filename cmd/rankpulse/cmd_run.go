@@ -47,6 +47,9 @@ func (c *cli) runCmd(ctx context.Context, args []string) error {
 		} else {
 			failed += " failed"
 		}
+		if s.StoreErrs > 0 {
+			failed += fmt.Sprintf(", %d not stored at first", s.StoreErrs)
+		}
 		fmt.Fprintf(c.stderr, "job %s: %d charts, %d complete, %d incomplete, %s, %d entries, %d alerts in %s\n",
 			s.Job, s.Charts, s.Complete, s.Incomplete, failed, s.Points, s.Alerts, s.Duration.Round(time.Millisecond))
 		for _, e := range s.Errors {
@@ -58,6 +61,11 @@ func (c *cli) runCmd(ctx context.Context, args []string) error {
 		if s.Interrupted {
 			notFetched += s.NotFetched
 		}
+	}
+	if held := d.Held(); held > 0 {
+		fmt.Fprintf(c.stderr, "rankpulse: the embedded store in %s refused %d snapshot(s) to the end (%s): they reached the sinks but are not stored, and are lost with this process; %s, then run again\n",
+			cfg.DataDir, held, d.StoreFault(), daemon.Advice(d.StoreFault()))
+		code = exitFailure
 	}
 	if notFetched > 0 {
 		fmt.Fprintf(c.stderr, "rankpulse: run --once interrupted (%v): %d charts were not fetched and count as failed; nothing is stored for them (what was fetched is stored); run it again to fetch them\n",

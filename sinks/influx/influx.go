@@ -126,6 +126,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	sp.log = log.With("sink", Name)
 	pins, err := openPins(cfg.SpoolDir)
 	if err != nil {
 		return nil, err
@@ -455,6 +456,7 @@ func (s *Sink) updateGauges() {
 	n, bytes, _ := s.spool.stats()
 	s.m.SpoolBatches.WithLabelValues(Name).Set(float64(n))
 	s.m.SpoolBytes.WithLabelValues(Name).Set(float64(bytes))
+	s.m.SpoolMemory.WithLabelValues(Name).Set(float64(s.spool.memory()))
 }
 
 // drainLoop replays the spool whenever woken, and with backoff while the
@@ -516,6 +518,7 @@ func (s *Sink) drainOne(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.updateGauges()
+	s.spool.persist() // batches held in memory, to disk if it takes them now
 	f, ok := s.spool.oldest()
 	if !ok {
 		return errSpoolEmpty
@@ -565,6 +568,9 @@ func (s *Sink) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	s.mu.Lock()
+	s.spool.close() // what is held in memory, to disk or reported lost
+	s.mu.Unlock()
 	s.client.Close()
 	return nil
 }

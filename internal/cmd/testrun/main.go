@@ -14,11 +14,13 @@
 //     apt-get when /usr/bin/chromium is missing and we run as root (CI),
 //     a clear failure otherwise;
 //  5. `go test -race -count=1 ./...` with RANKPULSE_REQUIRE_INFLUX=1,
-//     RANKPULSE_REQUIRE_PG=1 and RANKPULSE_REQUIRE_BROWSER=1, so
-//     integration tests fail rather than
-//     skip without InfluxDB or Chromium (the browser tests' screenshots go
-//     to .cache/artifacts/screenshots), then the alert-quality tests
-//     without -race (they are built only then);
+//     RANKPULSE_REQUIRE_PG=1, RANKPULSE_REQUIRE_BROWSER=1 and
+//     RANKPULSE_REQUIRE_ROOT=1, so integration tests fail rather than skip
+//     without InfluxDB, PostgreSQL, Chromium or root (the full-disk tests
+//     mount a tmpfs; CI runs as root; set RANKPULSE_REQUIRE_ROOT=0 to let
+//     them skip as another user) — the browser tests' screenshots go to
+//     .cache/artifacts/screenshots — then the alert-quality tests without
+//     -race (they are built only then);
 //  6. each fuzz target for a few seconds.
 package main
 
@@ -111,6 +113,9 @@ func testAll(ctx context.Context, fuzzTime time.Duration, run string, pkgs []str
 	fmt.Fprintf(os.Stderr, "==> postgres at %s (data in %s)\n", pg.URL, pg.Dir())
 	os.Setenv(pgtest.EnvURL, pg.URL)
 	os.Setenv(pgtest.EnvRequire, "1")
+	if os.Getenv("RANKPULSE_REQUIRE_ROOT") == "" {
+		os.Setenv("RANKPULSE_REQUIRE_ROOT", "1") // the full-disk tests mount a tmpfs
+	}
 	if err := browser(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
