@@ -256,19 +256,36 @@ func (m *oneOrMany[T]) UnmarshalJSON(b []byte) error {
 type rssEntry struct {
 	Name   *label `json:"im:name"`
 	Artist *label `json:"im:artist"`
-	ID     *struct {
-		Label      string `json:"label"`
-		Attributes *struct {
-			ID       string `json:"im:id"`
-			BundleID string `json:"im:bundleId"`
-		} `json:"attributes"`
-	} `json:"id"`
+	ID     *rssID `json:"id"`
+}
+
+type rssID struct {
+	Label      string    `json:"label"`
+	Attributes *rssAttrs `json:"attributes"`
+}
+
+type rssAttrs struct {
+	ID       string `json:"im:id"`
+	BundleID string `json:"im:bundleId"`
 }
 
 // ParseRSS reads a legacy iTunes RSS feed ({"feed":{"entry":[…]}}) into
 // entries in rank order. "entry" may be an array, a single object (a
 // one-app chart) or absent (no apps: ErrEmpty).
 func ParseRSS(body []byte) ([]chart.Entry, error) {
+	entries, ok := scanRSS(body)
+	if !ok { // odd or broken: encoding/json's reading, and its errors
+		var err error
+		if entries, err = decodeRSS(body); err != nil {
+			return nil, err
+		}
+	}
+	return rssEntries(entries)
+}
+
+// decodeRSS is ParseRSS's reading of the body through encoding/json, for
+// what scanRSS does not take.
+func decodeRSS(body []byte) ([]rssEntry, error) {
 	var v struct {
 		Feed *struct {
 			Entry *json.RawMessage `json:"entry"`
@@ -291,6 +308,11 @@ func ParseRSS(body []byte) ([]chart.Entry, error) {
 	if err := json.Unmarshal(*v.Feed.Entry, &entries); err != nil {
 		return nil, scrapers.PathErr("feed.entry", "%v", err)
 	}
+	return entries, nil
+}
+
+// rssEntries checks a feed's entries and turns them into chart entries.
+func rssEntries(entries []rssEntry) ([]chart.Entry, error) {
 	if len(entries) == 0 {
 		return nil, scrapers.PathErr("feed.entry", "%w", ErrEmpty)
 	}
