@@ -105,10 +105,11 @@ func (s *spool) begin() (*spoolWriter, error) {
 	return &spoolWriter{s: s, tmp: fh.Name(), fh: fh, zw: zw, bw: bufio.NewWriterSize(zw, 64<<10)}, nil
 }
 
-func (w *spoolWriter) add(line string) {
-	w.bw.WriteString(line)
+// addLines adds n lines, joined by newlines in body.
+func (w *spoolWriter) addLines(body []byte, n int) {
+	w.bw.Write(body)
 	w.bw.WriteByte('\n')
-	w.lines++
+	w.lines += n
 }
 
 func (w *spoolWriter) abort() {
