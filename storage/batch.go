@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/rankpulse/rankpulse/chart"
 )
@@ -26,3 +27,45 @@ func (d *DB) SaveGroup(ctx context.Context, snaps []chart.Snapshot) (errs []erro
 	}
 	return errs
 }
+
+// stmt returns query prepared in the transaction, preparing it on first
+// use: SQLite parses a statement at every prepare, and a group of snapshots
+// runs the same two statements hundreds of times.
+func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = st
+	return st, nil
+}
+
+// exec is ExecContext through a prepared statement.
+func (tx *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// queryRow is QueryRowContext through a prepared statement.
+func (tx *Tx) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }

@@ -217,6 +217,7 @@ type Tx struct {
 	d         *DB
 	newCharts map[chart.Key]int64
 	newApps   map[appKey]appRef
+	stmts     map[string]*sql.Stmt // prepared once per transaction (batch.go)
 }
 
 // WithTx runs fn in a write transaction and commits it if fn returns nil.
@@ -284,7 +285,7 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 		blob = binary.AppendUvarint(blob, uint64(ref))
 		prev = e.Rank
 	}
-	_, err = tx.ExecContext(ctx, `
+	_, err = tx.exec(ctx, `
 		INSERT INTO snapshots (slot, chart_id, source, complete, depth, duration_ms, error, entries, evaluated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (slot, chart_id) DO UPDATE SET
@@ -343,7 +344,7 @@ func (tx *Tx) appRef(ctx context.Context, k appKey, slot int64) (int64, error) {
 		return r.id, nil
 	}
 	var lastSeen int64
-	err := tx.QueryRowContext(ctx, `
+	err := tx.queryRow(ctx, `
 		INSERT INTO apps (store, app_id, name, developer, last_seen) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (store, app_id, name, developer) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
 		RETURNING id, last_seen`, k.store, k.appID, k.name, k.developer, slot).Scan(&r.id, &lastSeen)
