@@ -151,6 +151,15 @@ type lookupResult struct {
 // with far more results than ids asked for is refused rather than read to
 // its end.
 func ParseLookup(body []byte, ids []string) (map[string]App, error) {
+	if out, ok := scanLookup(body, ids); ok {
+		return out, nil
+	}
+	return decodeLookup(body, ids)
+}
+
+// decodeLookup is ParseLookup's reading through encoding/json's token
+// stream, for what scanLookup does not take.
+func decodeLookup(body []byte, ids []string) (map[string]App, error) {
 	asked := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		asked[id] = true

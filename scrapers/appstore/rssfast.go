@@ -2,6 +2,7 @@ package appstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -19,8 +20,9 @@ import (
 // stays exactly what it was. Being stricter than encoding/json costs speed
 // on odd input, never a different answer.
 
-// rssScanner walks a body. pos is the next byte to read.
-type rssScanner struct {
+// scanner walks a JSON body (the legacy feed here, lookup answers in
+// lookupfast.go). pos is the next byte to read.
+type scanner struct {
 	b   []byte
 	pos int
 }
@@ -33,7 +35,7 @@ const maxScanDepth = 64
 // feed without entries too: decodeRSS says which error that is).
 func scanRSS(body []byte) (entries []rssEntry, ok bool) {
 	var hasEntry bool
-	s := &rssScanner{b: body}
+	s := &scanner{b: body}
 	s.ws()
 	ok = s.object(func(key []byte) bool {
 		if string(key) != "feed" {
@@ -61,7 +63,7 @@ func scanRSS(body []byte) (entries []rssEntry, ok bool) {
 }
 
 // entries reads "entry": an array of entry objects, or one object.
-func (s *rssScanner) entries() ([]rssEntry, bool) {
+func (s *scanner) entries() ([]rssEntry, bool) {
 	switch s.peek() {
 	case '{':
 		var e rssEntry
@@ -104,7 +106,7 @@ func (s *rssScanner) entries() ([]rssEntry, bool) {
 }
 
 // entry reads one entry object into e.
-func (s *rssScanner) entry(e *rssEntry) bool {
+func (s *scanner) entry(e *rssEntry) bool {
 	return s.object(func(key []byte) bool {
 		switch string(key) {
 		case "im:name":
@@ -139,7 +141,7 @@ func (s *rssScanner) entry(e *rssEntry) bool {
 }
 
 // label reads {"label": "…", …}.
-func (s *rssScanner) label(l *label) bool {
+func (s *scanner) label(l *label) bool {
 	return s.object(func(key []byte) bool {
 		if string(key) == "label" {
 			return s.str(&l.Label)
@@ -152,7 +154,7 @@ func (s *rssScanner) label(l *label) bool {
 // at its value), which must read the value. fields are the keys field
 // handles: a key equal to one of them only case-insensitively, or one of
 // them twice, makes the scan give up.
-func (s *rssScanner) object(field func(key []byte) bool, fields ...string) bool {
+func (s *scanner) object(field func(key []byte) bool, fields ...string) bool {
 	s.ws()
 	if s.peek() != '{' {
 		return false
@@ -203,7 +205,7 @@ func (s *rssScanner) object(field func(key []byte) bool, fields ...string) bool 
 }
 
 // key reads an object key without escapes.
-func (s *rssScanner) key() ([]byte, bool) {
+func (s *scanner) key() ([]byte, bool) {
 	start := s.pos + 1
 	if !s.skipString() {
 		return nil, false
@@ -216,7 +218,7 @@ func (s *rssScanner) key() ([]byte, bool) {
 }
 
 // str reads a string value into *dst, as encoding/json would decode it.
-func (s *rssScanner) str(dst *string) bool {
+func (s *scanner) str(dst *string) bool {
 	start := s.pos
 	if !s.skipString() {
 		return false
@@ -230,6 +232,11 @@ func (s *rssScanner) str(dst *string) bool {
 	return json.Unmarshal(raw, dst) == nil // escapes, invalid UTF-8: its rules
 }
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
 // strByte marks the bytes that end a run of plain string bytes.
 var strByte = func() (t [256]bool) {
 	for c := range 0x20 {
@@ -241,12 +248,26 @@ var strByte = func() (t [256]bool) {
 
 // skipString reads past a string, checking its escapes and that it has no
 // control characters.
-func (s *rssScanner) skipString() bool {
+func (s *scanner) skipString() bool {
 	if s.peek() != '"' {
 		return false
 	}
 	b, i := s.b, s.pos+1
 	for i < len(b) {
+		// Eight bytes at a time while none is special (SWAR: a byte below
+		// 0x20, a quote or a backslash sets its high bit in special; a
+		// false alarm only falls through to the byte loop).
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q, bs := x^(ones*'"'), x^(ones*'\\')
+			if ((x-ones*0x20)&^x|(q-ones)&^q|(bs-ones)&^bs)&highs != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		if !strByte[c] {
 			i++
@@ -288,7 +309,7 @@ func isHex(c byte) bool {
 }
 
 // skip reads past any value, validating it; depth is how deep it sits.
-func (s *rssScanner) skip(depth int) bool {
+func (s *scanner) skip(depth int) bool {
 	if depth > maxScanDepth {
 		return false
 	}
@@ -332,7 +353,7 @@ func (s *rssScanner) skip(depth int) bool {
 	return false
 }
 
-func (s *rssScanner) literal(lit string) bool {
+func (s *scanner) literal(lit string) bool {
 	if !bytes.HasPrefix(s.b[s.pos:], []byte(lit)) {
 		return false
 	}
@@ -341,7 +362,7 @@ func (s *rssScanner) literal(lit string) bool {
 }
 
 // number reads a number by JSON's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *rssScanner) number() bool {
+func (s *scanner) number() bool {
 	b, i := s.b, s.pos
 	if i < len(b) && b[i] == '-' {
 		i++
@@ -379,14 +400,14 @@ func (s *rssScanner) number() bool {
 	return true
 }
 
-func (s *rssScanner) peek() byte {
+func (s *scanner) peek() byte {
 	if s.pos < len(s.b) {
 		return s.b[s.pos]
 	}
 	return 0
 }
 
-func (s *rssScanner) ws() {
+func (s *scanner) ws() {
 	for s.pos < len(s.b) {
 		switch s.b[s.pos] {
 		case ' ', '\t', '\n', '\r':
