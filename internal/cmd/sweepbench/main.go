@@ -2,7 +2,7 @@
 // (`rankpulse run --once`, a child process) against the local fake stores
 // of internal/fakestore and a real InfluxDB 1.8.10 (installed into
 // .cache/bin on first use, like `make test`). Each mode prints a table;
-// CPU seconds are user+sys from the child's rusage, peak RSS its maxrss,
+// CPU seconds are user+sys from the child's rusage, peak RSS its VmHWM,
 // wall/floor the sweep's wall time over requests ÷ rate.
 //
 //	go run ./internal/cmd/sweepbench [-latency 50ms] [-rate R] [-concurrency C] [-countries all]
