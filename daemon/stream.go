@@ -6,8 +6,8 @@ package daemon
 // not grow with its size.
 //
 //   - The scrapers hand snapshots to one consumer goroutine (flow.run)
-//     through a short queue. It stores them in groups: whatever has queued
-//     up while the last group was committed goes in one transaction
+//     through a short queue. It stores them in groups: what arrives within
+//     groupWait of a group's first snapshot goes in one transaction
 //     (storage.SaveGroup), so a fast sweep commits dozens at a time and a
 //     slow one each snapshot as it comes.
 //   - The alert engine reads each snapshot as it comes (Engine.Begin, Add,
@@ -36,8 +36,12 @@ const (
 	// flowQueue is how many snapshots may wait for the consumer before the
 	// scrapers wait for it.
 	flowQueue = 64
-	// maxGroup bounds the snapshots stored in one transaction.
-	maxGroup = 64
+	// maxGroup bounds the snapshots stored in one transaction, and
+	// groupWait how long the first of them waits for the others: a fast
+	// sweep commits a few dozen at a time, a slow one (a snapshot every
+	// 250 ms at 4 requests a second) each as it comes.
+	maxGroup  = 64
+	groupWait = 100 * time.Millisecond
 	// defaultSinkChunk is the points of a sink batch without an InfluxDB
 	// batch size to follow.
 	defaultSinkChunk = 5000
@@ -53,6 +57,7 @@ type flow struct {
 	pmu      sync.Mutex // one progress call at a time
 	sum      *Summary
 	fetched  map[chart.Key]bool
+	ids      map[string]string // the sweep's app ids, one copy each
 
 	in   chan chart.Snapshot
 	done chan struct{}
@@ -69,7 +74,7 @@ type flow struct {
 // newFlow starts the consumer (and the sink writer, with sinks).
 func (d *Daemon) newFlow(ctx context.Context, slot time.Time, requests map[string][]scrapers.Request, sum *Summary, progress func(chart.Snapshot)) *flow {
 	f := &flow{
-		d: d, ctx: ctx, slot: slot, progress: progress, sum: sum, fetched: map[chart.Key]bool{},
+		d: d, ctx: ctx, slot: slot, progress: progress, sum: sum, fetched: map[chart.Key]bool{}, ids: map[string]string{},
 		in: make(chan chart.Snapshot, flowQueue), done: make(chan struct{}),
 		eval:     evalFlow{d: d, slot: slot, whole: repeats(requests)},
 		maxChunk: defaultSinkChunk,
@@ -123,8 +128,10 @@ func (f *flow) emit(s chart.Snapshot) {
 func (f *flow) run() {
 	defer close(f.done)
 	group := make([]chart.Snapshot, 0, maxGroup)
+	wait := time.NewTimer(groupWait)
 	for s := range f.in {
 		group = append(group[:0], s)
+		wait.Reset(groupWait)
 	more:
 		for len(group) < maxGroup {
 			select {
@@ -133,18 +140,22 @@ func (f *flow) run() {
 					break more
 				}
 				group = append(group, s)
-			default:
+			case <-wait.C:
 				break more
 			}
 		}
 		f.take(group)
 		clear(group) // drop the snapshots' entries
 	}
+	wait.Stop()
 }
 
 // take stores a group and passes each snapshot on.
 func (f *flow) take(group []chart.Snapshot) {
 	d := f.d
+	for i := range group {
+		f.intern(&group[i])
+	}
 	errs := d.db.SaveGroup(f.ctx, group)
 	for i := range group {
 		s := &group[i]
@@ -159,6 +170,20 @@ func (f *flow) take(group []chart.Snapshot) {
 		f.fetched[s.Key()] = true
 		f.eval.add(s)
 		f.toSinks(s)
+	}
+}
+
+// intern makes the sweep's app ids share one copy per app: the alert
+// engine keeps every chart's last ranks by app id, and the same few
+// thousand apps fill every chart.
+func (f *flow) intern(s *chart.Snapshot) {
+	for i := range s.Entries {
+		e := &s.Entries[i]
+		if id, ok := f.ids[e.AppID]; ok {
+			e.AppID = id
+		} else {
+			f.ids[e.AppID] = e.AppID
+		}
 	}
 }
 

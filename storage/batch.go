@@ -28,17 +28,20 @@ func (d *DB) SaveGroup(ctx context.Context, snaps []chart.Snapshot) (errs []erro
 	return errs
 }
 
-// stmt returns query prepared in the transaction, preparing it on first
-// use: SQLite parses a statement at every prepare, and a group of snapshots
-// runs the same two statements hundreds of times.
+// stmt returns query prepared for the transaction. SQLite parses a
+// statement at every prepare, and database/sql with this driver prepares at
+// every Exec; a sweep runs the same three statements thousands of times. So
+// the database keeps each prepared (per connection, by database/sql) and a
+// transaction takes it from there.
 func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := tx.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := tx.PrepareContext(ctx, query)
+	parent, err := tx.d.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	st := tx.StmtContext(ctx, parent)
 	if tx.stmts == nil {
 		tx.stmts = map[string]*sql.Stmt{}
 	}
@@ -69,3 +72,19 @@ type rowScanner interface{ Scan(dest ...any) error }
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
+
+// prepare returns query prepared on the database, preparing it once.
+func (d *DB) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := d.prepared.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := d.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := d.prepared.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}

@@ -43,6 +43,8 @@ type DB struct {
 	charts map[chart.Key]int64
 	apps   map[appKey]appRef
 	byRef  map[int64]appKey
+
+	prepared sync.Map // query → *sql.Stmt, the writers' statements (batch.go)
 }
 
 type appKey struct {
@@ -319,7 +321,7 @@ func (tx *Tx) chartID(ctx context.Context, k chart.Key) (int64, error) {
 	if ok {
 		return id, nil
 	}
-	err := tx.QueryRowContext(ctx, `
+	err := tx.queryRow(ctx, `
 		INSERT INTO charts (store, country, chart, category) VALUES (?, ?, ?, ?)
 		ON CONFLICT (store, country, chart, category) DO UPDATE SET store = excluded.store
 		RETURNING id`, k.Store, k.Country, k.Chart, k.Category).Scan(&id)

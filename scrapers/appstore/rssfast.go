@@ -3,6 +3,7 @@ package appstore
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -246,6 +247,24 @@ var strByte = func() (t [256]bool) {
 	return t
 }()
 
+// nextSpecial returns the index of the first byte from i on that ends a
+// run of plain string bytes (a control character, a quote, a backslash),
+// or len(b). It tests eight bytes at a time (SWAR): each test sets the high
+// bit of every special byte, and of no byte below the first special one, so
+// the lowest bit set is the first special byte.
+func nextSpecial(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		if m := ((x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b) && !strByte[b[i]]; i++ {
+	}
+	return i
+}
+
 // skipString reads past a string, checking its escapes and that it has no
 // control characters.
 func (s *scanner) skipString() bool {
@@ -253,26 +272,11 @@ func (s *scanner) skipString() bool {
 		return false
 	}
 	b, i := s.b, s.pos+1
-	for i < len(b) {
-		// Eight bytes at a time while none is special (SWAR: a byte below
-		// 0x20, a quote or a backslash sets its high bit in special; a
-		// false alarm only falls through to the byte loop).
-		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
-			q, bs := x^(ones*'"'), x^(ones*'\\')
-			if ((x-ones*0x20)&^x|(q-ones)&^q|(bs-ones)&^bs)&highs != 0 {
-				break
-			}
-			i += 8
-		}
-		if i >= len(b) {
-			break
+	for {
+		if i = nextSpecial(b, i); i >= len(b) {
+			return false
 		}
 		c := b[i]
-		if !strByte[c] {
-			i++
-			continue
-		}
 		switch {
 		case c == '"':
 			s.pos = i + 1
@@ -301,7 +305,6 @@ func (s *scanner) skipString() bool {
 			return false
 		}
 	}
-	return false
 }
 
 func isHex(c byte) bool {
