@@ -3,8 +3,8 @@ package appstore
 import (
 	"bytes"
 	"encoding/binary"
-	"math/bits"
 	"encoding/json"
+	"math/bits"
 	"unicode/utf8"
 )
 
