@@ -15,6 +15,9 @@ type sweepResult struct {
 	usage
 	charts, requests, maxPerSecond, points int
 	floor                                  time.Duration
+	// head is the time from the start of the process to its first request,
+	// tail from its last request to its exit, span between the two.
+	head, tail, span time.Duration
 }
 
 func (r sweepResult) ratio() float64 { return r.wall.Seconds() / r.floor.Seconds() }
@@ -22,15 +25,23 @@ func (r sweepResult) ratio() float64 { return r.wall.Seconds() / r.floor.Seconds
 // sweep runs one rankpulse sweep and reads the fake's request log.
 func (w *world) sweep(ctx context.Context, run string, s sweepSpec) (sweepResult, error) {
 	w.apple.ResetHits()
+	start := time.Now()
 	u, n, err := w.runRankpulse(ctx, run, s)
 	if err != nil {
 		return sweepResult{}, err
 	}
-	hits := len(w.apple.Hits())
-	return sweepResult{
+	all := w.apple.Hits()
+	hits := len(all)
+	r := sweepResult{
 		usage: u, charts: s.charts(), requests: hits, maxPerSecond: w.apple.MaxPerSecond(), points: n,
 		floor: time.Duration(float64(max(hits-1, 1)) / s.rate * float64(time.Second)),
-	}, nil
+	}
+	if hits > 0 {
+		r.head = all[0].Time.Sub(start)
+		r.span = all[hits-1].Time.Sub(all[0].Time)
+		r.tail = start.Add(u.wall).Sub(all[hits-1].Time)
+	}
+	return r, nil
 }
 
 func load() string {
@@ -62,6 +73,7 @@ func benchOne(ctx context.Context, o options) error {
 	fmt.Printf("requests:        %d (%v), max %d in any second\n", r.requests, byEP, r.maxPerSecond)
 	fmt.Printf("wall time:       %s\n", r.wall.Round(time.Millisecond))
 	fmt.Printf("floor:           %s (requests ÷ rate)  → wall/floor = %.3f\n", r.floor.Round(time.Millisecond), r.ratio())
+	fmt.Printf("requests span:   %s (%.3f × floor), after %s of start-up, before %s of writes and exit\n", r.span.Round(time.Millisecond), r.span.Seconds()/r.floor.Seconds(), r.head.Round(time.Millisecond), r.tail.Round(time.Millisecond))
 	fmt.Printf("cpu:             %.2f s (user+sys)\n", r.cpu.Seconds())
 	fmt.Printf("peak rss:        %.1f MiB\n", r.rss)
 	sdb, err := storage.Open(ctx, filepath.Join(w.dir, "one", "data"))
@@ -204,8 +216,8 @@ func benchThroughput(ctx context.Context, o options) error {
 	defer w.close()
 	conc, runs := orDefault(o.concurrency, 8), orDefault(o.runs, 1)
 	fmt.Printf("throughput: concurrency %d, fake latency %s, sources %s, InfluxDB %v, median of %d (%s)\n\n", conc, o.latency, o.sources, w.influx != "", runs, load())
-	fmt.Println("| rate | charts | requests | floor s | wall s | wall/floor | max requests in a second |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| rate | charts | requests | floor s | wall s | wall/floor | first→last request / floor | start-up s | after last request s | max requests in a second |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, rate := range o.rates {
 		s := o.spec(rate, conc)
 		var rs []sweepResult
@@ -217,7 +229,8 @@ func benchThroughput(ctx context.Context, o options) error {
 			rs = append(rs, r)
 		}
 		r := medianResult(rs)
-		fmt.Printf("| %g | %d | %d | %.1f | %.1f | %.3f | %d |\n", rate, r.charts, r.requests, r.floor.Seconds(), r.wall.Seconds(), r.ratio(), r.maxPerSecond)
+		fmt.Printf("| %g | %d | %d | %.1f | %.1f | %.3f | %.3f | %.2f | %.2f | %d |\n", rate, r.charts, r.requests, r.floor.Seconds(), r.wall.Seconds(), r.ratio(),
+			r.span.Seconds()/r.floor.Seconds(), r.head.Seconds(), r.tail.Seconds(), r.maxPerSecond)
 	}
 	return nil
 }
