@@ -74,102 +74,122 @@ func (r HistoryReport) String() string {
 func ScoreHistory(r io.Reader, topN int) (HistoryReport, error) {
 	cfg := config.DefaultAlerts()
 	cfg.WatchOnly = false
-	eng := New(cfg, nil)
-	rep := HistoryReport{ByKind: map[string]int{}, TopN: topN, ByCountry: map[string]int{}, CountryDays: map[string]int{}}
-	jr := chart.NewReader(r)
-	days := map[string]bool{}
-	prev := map[chart.Key]map[string]int{} // last complete snapshot's ranks
-	first := map[chart.Key]time.Time{}     // first snapshot of each chart
-	var slot []chart.Snapshot
-	flush := func() {
-		if len(slot) == 0 {
-			return
-		}
-		alerts := eng.Evaluate(slot[0].Time, slot)
-		flagged := map[string]bool{}
-		for _, a := range alerts {
-			rep.Alerts++
-			rep.ByKind[a.Kind]++
-			if (a.FromRank != nil && *a.FromRank <= topN) || (a.ToRank != nil && *a.ToRank <= topN) {
-				rep.TopAlerts++
-				rep.ByCountry[a.CountryCode()]++
-			}
-			if a.Kind == chart.KindEntered || a.Kind == chart.KindSurge {
-				flagged[chart.Key{Store: a.Store, Country: a.CountryCode(), Chart: a.Chart, Category: a.Category}.String()+"/"+a.AppID] = true
-				if len(rep.EntryExample) < 3 && a.ToRank != nil && *a.ToRank <= 3 {
-					rep.EntryExample = append(rep.EntryExample, a.Summary)
-				}
-			}
-		}
-		for _, s := range slot {
-			k := s.Key()
-			if _, ok := first[k]; !ok {
-				first[k] = s.Time
-			}
-			cold := s.Time.Sub(first[k]) < cfg.MinSpan.D()
-			if d := k.String() + s.Time.Format("2006-01-02"); !days[d] {
-				days[d] = true
-				rep.CountryDays[s.Country]++
-			}
-			before := prev[k]
-			if before != nil && s.Complete {
-				for _, e := range s.Entries {
-					was, in := before[e.AppID]
-					hit := flagged[k.String()+"/"+e.AppID]
-					what := fmt.Sprintf("%s #%d %s %s", k, e.Rank, e.Name, s.Time.Format(time.DateOnly))
-					if e.Rank <= 3 && !in {
-						rep.TopEntries++
-						if hit {
-							rep.FlaggedTop++
-						} else {
-							rep.MissedTop = append(rep.MissedTop, what)
-						}
-					}
-					if e.Rank <= 10 && (!in || was >= 30) {
-						rep.Jumps++
-						switch {
-						case hit:
-							rep.FlaggedJumps++
-						case cold:
-							rep.ColdJumps++
-							rep.ColdList = append(rep.ColdList, fmt.Sprintf("%s (from #%d)", what, was))
-						default:
-							rep.MissedJumps = append(rep.MissedJumps, fmt.Sprintf("%s (from #%d)", what, was))
-						}
-					}
-				}
-			}
-			if s.Complete {
-				ranks := map[string]int{}
-				for _, e := range s.Entries {
-					ranks[e.AppID] = e.Rank
-				}
-				prev[k] = ranks
-			}
-		}
-		slot = slot[:0]
+	h := &historyScore{
+		rep:  HistoryReport{ByKind: map[string]int{}, TopN: topN, ByCountry: map[string]int{}, CountryDays: map[string]int{}},
+		eng:  New(cfg, nil),
+		cold: cfg.MinSpan.D(), days: map[string]bool{}, prev: map[chart.Key]map[string]int{}, first: map[chart.Key]time.Time{},
 	}
+	jr := chart.NewReader(r)
+	var slot []chart.Snapshot
 	for {
 		s, err := jr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return rep, err
+			return h.rep, err
 		}
-		rep.Snapshots++
+		h.rep.Snapshots++
 		if len(slot) > 0 && !s.Time.Equal(slot[0].Time) {
 			if s.Time.Before(slot[0].Time) {
-				return rep, fmt.Errorf("history is not in time order at line %d", jr.Line())
+				return h.rep, fmt.Errorf("history is not in time order at line %d", jr.Line())
 			}
-			flush()
+			h.slot(slot)
+			slot = slot[:0]
 		}
 		slot = append(slot, s)
 	}
-	flush()
-	rep.ChartDays = len(days)
+	h.slot(slot)
+	rep := h.rep
+	rep.ChartDays = len(h.days)
 	rep.PerChartDay = float64(rep.TopAlerts) / float64(max(rep.ChartDays, 1))
 	slices.Sort(rep.MissedTop)
 	slices.Sort(rep.MissedJumps)
 	return rep, nil
+}
+
+// historyScore is ScoreHistory's state between slots.
+type historyScore struct {
+	rep   HistoryReport
+	eng   *Engine
+	cold  time.Duration                // min_span: no move can be judged earlier in a chart
+	days  map[string]bool              // chart-days seen
+	prev  map[chart.Key]map[string]int // last complete snapshot's ranks
+	first map[chart.Key]time.Time      // first snapshot of each chart
+}
+
+// slot evaluates one slot and checks its entries and jumps against the
+// alerts it raised.
+func (h *historyScore) slot(slot []chart.Snapshot) {
+	if len(slot) == 0 {
+		return
+	}
+	flagged := map[string]bool{}
+	for _, a := range h.eng.Evaluate(slot[0].Time, slot) {
+		h.rep.Alerts++
+		h.rep.ByKind[a.Kind]++
+		if (a.FromRank != nil && *a.FromRank <= h.rep.TopN) || (a.ToRank != nil && *a.ToRank <= h.rep.TopN) {
+			h.rep.TopAlerts++
+			h.rep.ByCountry[a.CountryCode()]++
+		}
+		if a.Kind == chart.KindEntered || a.Kind == chart.KindSurge {
+			flagged[chart.Key{Store: a.Store, Country: a.CountryCode(), Chart: a.Chart, Category: a.Category}.String()+"/"+a.AppID] = true
+			if len(h.rep.EntryExample) < 3 && a.ToRank != nil && *a.ToRank <= 3 {
+				h.rep.EntryExample = append(h.rep.EntryExample, a.Summary)
+			}
+		}
+	}
+	for i := range slot {
+		s := &slot[i]
+		k := s.Key()
+		if _, ok := h.first[k]; !ok {
+			h.first[k] = s.Time
+		}
+		if d := k.String() + s.Time.Format(time.DateOnly); !h.days[d] {
+			h.days[d] = true
+			h.rep.CountryDays[s.Country]++
+		}
+		if before := h.prev[k]; before != nil && s.Complete {
+			h.check(s, before, flagged, s.Time.Sub(h.first[k]) < h.cold)
+		}
+		if s.Complete {
+			ranks := map[string]int{}
+			for _, e := range s.Entries {
+				ranks[e.AppID] = e.Rank
+			}
+			h.prev[k] = ranks
+		}
+	}
+}
+
+// check counts a snapshot's entries straight into a top 3 and its jumps
+// from #30 or below into the top 10, and whether each was flagged.
+func (h *historyScore) check(s *chart.Snapshot, before map[string]int, flagged map[string]bool, cold bool) {
+	k := s.Key()
+	for _, e := range s.Entries {
+		was, in := before[e.AppID]
+		hit := flagged[k.String()+"/"+e.AppID]
+		what := fmt.Sprintf("%s #%d %s %s", k, e.Rank, e.Name, s.Time.Format(time.DateOnly))
+		if e.Rank <= 3 && !in {
+			h.rep.TopEntries++
+			if hit {
+				h.rep.FlaggedTop++
+			} else {
+				h.rep.MissedTop = append(h.rep.MissedTop, what)
+			}
+		}
+		if e.Rank > 10 || (in && was < 30) {
+			continue
+		}
+		h.rep.Jumps++
+		switch {
+		case hit:
+			h.rep.FlaggedJumps++
+		case cold:
+			h.rep.ColdJumps++
+			h.rep.ColdList = append(h.rep.ColdList, fmt.Sprintf("%s (from #%d)", what, was))
+		default:
+			h.rep.MissedJumps = append(h.rep.MissedJumps, fmt.Sprintf("%s (from #%d)", what, was))
+		}
+	}
 }

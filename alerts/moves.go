@@ -15,7 +15,7 @@ import (
 // startTolerance: a move starts at the latest reading within this factor of
 // the window's extreme, so that a ramp is described from its foot, not from
 // a noisy reading long before it.
-const startTolerance = 1.25
+const startTolerance = 1.12
 
 // minPlaces: a move shorter than this never alerts. At the very top of a
 // chart ratios are coarse (#3 → #1 is already 3×) and two places is how a
@@ -63,6 +63,11 @@ func (e *Engine) surge(key chart.Key, cs *chartState, sr *series, en chart.Entry
 	if y, ok := bestAround(sr, t); ok && cs.subDaily() && (y <= r || inDailyCycle(y, r)) {
 		return candidate{}, false
 	}
+	// Nor is a return to a rank it held in the day before the move began:
+	// whatever the phase, a daily swing has been here before.
+	if b, ok := bestIn(sr.between(start.time()-day, start.time())); ok && cs.subDaily() && (b <= r || inDailyCycle(b, r)) {
+		return candidate{}, false
+	}
 	if !e.beyondChurn(cs, start.eff(), r) || !e.allowUp(sr, r, t, start.time()) {
 		return candidate{}, false
 	}
@@ -95,7 +100,7 @@ func (e *Engine) drop(key chart.Key, cs *chartState, sr *series, en chart.Entry,
 	}
 	// The fade of a spike: in the day before its high the app already stood
 	// where it is now.
-	if p, ok := worstIn(sr.between(start.time()-day-3*3600, start.time())); ok && p >= r {
+	if p, ok := worstIn(sr.between(start.time()-day-3*3600, start.time())); ok && (p >= r || cs.subDaily() && inDailyCycle(p, r)) {
 		return candidate{}, false
 	}
 	if y, ok := worstAround(sr, t); ok && cs.subDaily() && (y >= r || inDailyCycle(y, r)) {
@@ -218,6 +223,16 @@ func worstAround(sr *series, t int64) (int, bool) {
 
 // subDaily reports whether a chart is read more often than daily.
 func (cs *chartState) subDaily() bool { return cs.interval > 0 && cs.interval < 12*3600 }
+
+func bestIn(hs []sample) (int, bool) {
+	best, ok := 0, false
+	for _, h := range hs {
+		if !ok || h.eff() < best {
+			best, ok = h.eff(), true
+		}
+	}
+	return best, ok
+}
 
 func worstIn(hs []sample) (int, bool) {
 	worst, ok := 0, false

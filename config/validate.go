@@ -359,6 +359,12 @@ func (c *Config) validateAlerts(v *validator) {
 	if a.MultiCountry.Window.D() <= 0 {
 		v.add("alerts.multi_country.window", "must be positive (got %s)", a.MultiCountry.Window)
 	}
+	c.validateWebhooks(v)
+
+}
+
+// validateWebhooks checks alerts.webhooks.
+func (c *Config) validateWebhooks(v *validator) {
 	names := map[string]int{}
 	for i, w := range c.Alerts.Webhooks {
 		p := fmt.Sprintf("alerts.webhooks[%d]", i)

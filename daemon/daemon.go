@@ -35,6 +35,9 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	Version string
+	// CheckpointEvery is how often the alert engine's state is written
+	// with an evaluation (default 10 minutes; Close writes it too).
+	CheckpointEvery time.Duration
 }
 
 // Daemon is a configured rankpulse.
@@ -49,13 +52,16 @@ type Daemon struct {
 	watch    map[string]map[string]string
 	started  time.Time
 
-	// emu serialises the alert engine, which sweeps of several jobs share.
+	// emu serialises the alert engine, which sweeps of several jobs share;
+	// alerts is how it is restored and checkpointed (engine.go).
 	emu    sync.Mutex
 	engine *alerts.Engine
+	alerts engineState
 	hooks  *webhook.Dispatcher // nil without webhooks
 	status *statuspage.Page
 
 	mu        sync.Mutex
+	inflight  map[int64]int // slots being swept (engine.go)
 	addr      string
 	last      map[string]Summary
 	lastPrune time.Time
@@ -124,6 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		watch: cfg.WatchIndex(), last: map[string]Summary{}, started: time.Now(),
 		engine: alerts.New(cfg.Alerts, cfg.WatchIndex()),
 	}
+	d.alerts.init(cfg, opts.CheckpointEvery)
 	var err error
 	if d.db, err = storage.Open(ctx, cfg.DataDir); err != nil {
 		return nil, err
@@ -153,10 +160,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 			return nil, err
 		}
 	}
-	if err := d.rebuildAlerts(ctx); err != nil {
-		d.Close(ctx)
-		return nil, err
-	}
 	d.status = d.newStatusPage()
 	return d, nil
 }
@@ -167,6 +170,9 @@ func (d *Daemon) DB() *storage.DB { return d.db }
 // Close flushes nothing new: it stops the sinks (whatever they hold stays
 // spooled) and closes the store.
 func (d *Daemon) Close(ctx context.Context) error {
+	if d.alerts.done.Load() {
+		d.checkpoint(ctx)
+	}
 	d.status.Close()
 	var errs []error
 	for _, s := range d.sinks {
@@ -327,6 +333,9 @@ const flushTimeout = 60 * time.Second
 // summaries.
 func (d *Daemon) Once(ctx context.Context) []Summary {
 	slot := chart.SlotTime(time.Now())
+	// The engine is restored from what the store held before this run
+	// (its failure is logged; the sweeps are stored all the same).
+	d.RestoreAlerts(ctx)
 	var mu sync.Mutex
 	var out []Summary
 	var wg sync.WaitGroup
@@ -369,6 +378,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var restore sync.WaitGroup
+	defer restore.Wait()
+	d.alerts.started.Store(true)                // not ready until it is done
+	restore.Go(func() { d.RestoreAlerts(ctx) }) // /healthz answers meanwhile
 	d.prune(ctx)
 	sched := scheduler.New(d.log)
 	for _, job := range d.cfg.Jobs {
@@ -439,119 +452,4 @@ func (d *Daemon) writeSinks(ctx context.Context, b sinks.Batch) {
 			d.log.Error("sink write failed", "sink", s.Name(), "error", err)
 		}
 	}
-}
-
-// evaluate runs the alert engine over a slot's snapshots and, in one
-// transaction, stores the alerts it raised (an alert already stored, from an
-// evaluation replayed after a restart, is not raised again) and marks the
-// snapshots evaluated. It returns the new alerts.
-func (d *Daemon) evaluate(ctx context.Context, slot time.Time, snaps []chart.Snapshot) ([]chart.Alert, error) {
-	if len(snaps) == 0 {
-		return nil, nil
-	}
-	d.emu.Lock()
-	defer d.emu.Unlock()
-	found := d.engine.Evaluate(slot, snaps)
-	keys := make([]chart.Key, len(snaps))
-	for i := range snaps {
-		keys[i] = snaps[i].Key()
-	}
-	return d.record(ctx, slot, found, keys)
-}
-
-// record stores, in one transaction, the alerts an evaluation found (an
-// alert already stored, from an evaluation replayed after a restart, is not
-// raised again) and marks the snapshots of keys evaluated; it returns the
-// new alerts. The caller holds d.emu.
-func (d *Daemon) record(ctx context.Context, slot time.Time, found []chart.Alert, keys []chart.Key) ([]chart.Alert, error) {
-	var raised []chart.Alert
-	err := d.db.WithTx(ctx, func(tx *storage.Tx) error {
-		raised = raised[:0]
-		for i := range found {
-			isNew, err := tx.SaveAlert(ctx, &found[i])
-			if err != nil {
-				return err
-			}
-			if isNew {
-				raised = append(raised, found[i])
-			}
-		}
-		if err := d.hooks.Enqueue(ctx, tx, raised); err != nil {
-			return err
-		}
-		return tx.MarkEvaluated(ctx, slot, keys)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(raised) > 0 {
-		d.hooks.Notify()
-	}
-	d.status.Alerts(raised)
-	for _, a := range raised {
-		d.m.Alerts.WithLabelValues(a.Kind, a.Severity).Inc()
-		level := slog.LevelWarn
-		if a.Severity == chart.SeverityCritical {
-			level = slog.LevelError
-		}
-		d.log.Log(ctx, level, "alert: "+a.Summary, "kind", a.Kind, "id", a.ID, "store", a.Store, "country", a.CountryCode(), "app_id", a.AppID, "watch", a.WatchName())
-	}
-	return raised, nil
-}
-
-// rebuildAlerts restores the alert engine's look-back after a start: it
-// replays the stored slots of the engine's horizon in time order — silently
-// for slots already evaluated, for real for slots stored but never
-// evaluated (the process stopped between storing and evaluating them).
-func (d *Daemon) rebuildAlerts(ctx context.Context) error {
-	a := d.cfg.Alerts
-	since := time.Now().Add(-a.Lookback.D() - a.Cooldown.D() - a.MultiCountry.Window.D())
-	slots, err := d.db.Slots(ctx, since)
-	if err != nil {
-		return err
-	}
-	if len(slots) == 0 {
-		return nil
-	}
-	start := time.Now()
-	pending, raisedTotal, corrupt := 0, 0, 0
-	for _, si := range slots {
-		var snaps []chart.Snapshot
-		var unreadable []chart.Key
-		q := storage.Query{Since: si.Slot, Until: si.Slot.Add(time.Second), OnCorrupt: func(ce *storage.CorruptError) error {
-			corrupt++
-			unreadable = append(unreadable, ce.Key)
-			d.log.Error("a stored snapshot cannot be read; the alert engine goes on without it", "error", ce)
-			return nil
-		}}
-		if err := d.db.Snapshots(ctx, q, func(s chart.Snapshot) error {
-			d.annotate(&s)
-			snaps = append(snaps, s)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if !si.Pending {
-			d.emu.Lock()
-			d.engine.Evaluate(si.Slot, snaps)
-			d.emu.Unlock()
-			continue
-		}
-		pending++
-		raised, err := d.evaluate(ctx, si.Slot, snaps)
-		if err != nil {
-			return err
-		}
-		raisedTotal += len(raised)
-		d.writeSinks(ctx, sinks.Batch{Alerts: raised})
-		// An unreadable snapshot will not become readable: done with it,
-		// or its slot would be evaluated again at every start.
-		if len(unreadable) > 0 {
-			if err := d.db.WithTx(ctx, func(tx *storage.Tx) error { return tx.MarkEvaluated(ctx, si.Slot, unreadable) }); err != nil {
-				return err
-			}
-		}
-	}
-	d.log.Info("alert engine rebuilt from the embedded store", "slots", len(slots), "evaluated_now", pending, "alerts_raised", raisedTotal, "unreadable_snapshots", corrupt, "took", time.Since(start).Round(time.Millisecond))
-	return nil
 }

@@ -106,6 +106,9 @@ func TestAlertStateSurvivesRestarts(t *testing.T) {
 
 	// Restart: the US surge is not raised again, the GB one is not missed.
 	d = e.open(t)
+	if err := d.RestoreAlerts(ctx); err != nil {
+		t.Fatal(err)
+	}
 	got := stored(t, d)
 	if len(got) != 2 || got[0].CountryCode() != "us" || got[1].CountryCode() != "gb" || got[1].Kind != chart.KindSurge {
 		t.Fatalf("after a restart: %v", summaries(got))
@@ -196,6 +199,9 @@ func TestAnUnreadableSnapshotDoesNotKeepItsSlotPending(t *testing.T) {
 
 	for start := range 2 {
 		d := e.open(t)
+		if err := d.RestoreAlerts(ctx); err != nil {
+			t.Fatal(err)
+		}
 		slots, err := d.DB().Slots(ctx, slot.Add(-time.Hour))
 		d.Close(ctx)
 		if err != nil {

@@ -94,6 +94,10 @@ func (d *Daemon) Ready(ctx context.Context) Readiness {
 		r.Ready = false
 		r.Problems = append(r.Problems, "embedded store: "+err.Error())
 	}
+	if p := d.restoring(); p != "" {
+		r.Ready = false
+		r.Problems = append(r.Problems, p)
+	}
 	for _, p := range d.hooks.Problems(ctx) { // receivers that reject everything
 		r.Ready = false
 		r.Problems = append(r.Problems, p)

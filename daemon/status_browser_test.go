@@ -441,15 +441,18 @@ func TestStatusInBrowser(t *testing.T) {
 				t.Errorf("%s: the page has no #%s", h, frag)
 			}
 		}
-		// A person clicks: the first alert's history, then the range
-		// selector, then a country of the plot's legend.
+		// A person clicks: the Signal surge's history (the alerts the
+		// engine raised on the fake's shuffled genre charts come first
+		// or not, as they may), then the range selector, then a country
+		// of the plot's legend.
 		open(t, ctx, home, "rankpulse")
-		if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS("article.card .where a"))); err != nil {
+		card := `//article[contains(@class,"card")][contains(., "rose from #150 to #3")]//*[contains(@class,"where")]//a`
+		if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.Search(card))); err != nil {
 			t.Fatal(err)
 		}
 		loc := eval[string](t, ctx, `location.pathname + location.hash`)
 		if loc != "/app/signal#g-appstore-top-free-all" {
-			t.Errorf("the first alert's history link went to %s", loc)
+			t.Errorf("the Signal surge's history link went to %s", loc)
 		}
 		if y := eval[float64](t, ctx, `document.getElementById("g-appstore-top-free-all").getBoundingClientRect().top`); y < -1 || y > 100 {
 			t.Errorf("the linked plot is at y=%.0f, not scrolled into view", y)

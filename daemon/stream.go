@@ -12,10 +12,11 @@ package daemon
 //     slow one each snapshot as it comes.
 //   - The alert engine reads each snapshot as it comes (Engine.Begin, Add,
 //     Finish), holding the engine from the sweep's first snapshot to its
-//     evaluation. A sweep of another job running at the same time keeps
-//     its snapshots until the engine is free, then goes on streaming; a
-//     sweep that lists a chart twice keeps them all and evaluates the slot
-//     whole, as Evaluate does (the fullest read of a chart counts).
+//     evaluation. A sweep that finds the engine busy (another job's sweep)
+//     or not yet restored (engine.go) keeps its snapshots until it is free,
+//     then goes on streaming; a sweep that lists a chart twice keeps them
+//     all and evaluates the slot whole, as Evaluate does (the fullest read
+//     of a chart counts).
 //   - The sinks get the snapshots in batches of about sinkChunk points,
 //     written by a goroutine of the sweep in order, the last batch with the
 //     sweep's alerts. Each batch is all-or-nothing in the InfluxDB spool;
@@ -229,7 +230,11 @@ type evalFlow struct {
 
 func (e *evalFlow) add(s *chart.Snapshot) {
 	e.keys = append(e.keys, s.Key())
-	if !e.open && !e.whole && e.d.emu.TryLock() {
+	restored := e.d.alerts.done.Load()
+	if restored && e.d.alerts.err != nil {
+		return // the engine could not be restored: nothing is evaluated
+	}
+	if !e.open && !e.whole && restored && e.d.emu.TryLock() {
 		e.open = true
 		e.d.engine.Begin(e.slot)
 		for i := range e.pending {
@@ -250,6 +255,9 @@ func (e *evalFlow) finish(ctx context.Context) ([]chart.Alert, error) {
 		return nil, nil
 	}
 	if !e.open {
+		if err := e.d.RestoreAlerts(ctx); err != nil {
+			return nil, err
+		}
 		e.d.emu.Lock()
 	}
 	defer e.d.emu.Unlock()
@@ -273,6 +281,8 @@ func (e *evalFlow) finish(ctx context.Context) ([]chart.Alert, error) {
 // sweepFlow runs a sweep's scrapers into a flow and returns the summary.
 func (d *Daemon) sweepFlow(ctx context.Context, job config.Job, slot time.Time, requests map[string][]scrapers.Request, progress func(chart.Snapshot)) Summary {
 	slot = chart.SlotTime(slot)
+	d.sweepStarted(slot)
+	defer d.sweepDone(slot)
 	sum := Summary{Job: job.Name, Slot: slot, Started: time.Now()}
 	f := d.newFlow(context.WithoutCancel(ctx), slot, requests, &sum, progress) // writes finish even while shutting down
 	done := make(chan struct{})

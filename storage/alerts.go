@@ -28,18 +28,26 @@ func (tx *Tx) SaveAlert(ctx context.Context, a *chart.Alert) (bool, error) {
 	return n == 1, nil
 }
 
-// MarkEvaluated records that the alert engine has read these snapshots.
-func (tx *Tx) MarkEvaluated(ctx context.Context, slot time.Time, keys []chart.Key) error {
+// MarkEvaluated records that the alert engine has read these snapshots, as
+// one evaluation, and returns its sequence number: evaluations are numbered
+// in the order they happened, so that an engine restarted from a state
+// checkpointed at evaluation n replays exactly those after it
+// (EvaluatedAfter).
+func (tx *Tx) MarkEvaluated(ctx context.Context, slot time.Time, keys []chart.Key) (int64, error) {
+	seq, err := tx.nextEvalSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
 	for _, k := range keys {
 		id, err := tx.chartID(ctx, k)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE snapshots SET evaluated = 1 WHERE slot = ? AND chart_id = ?`, slot.Unix(), id); err != nil {
-			return fmt.Errorf("storage: mark %s at %s evaluated: %w", k, slot.Format(time.RFC3339), err)
+		if _, err := tx.ExecContext(ctx, `UPDATE snapshots SET evaluated = 1, eval_seq = ? WHERE slot = ? AND chart_id = ?`, seq, slot.Unix(), id); err != nil {
+			return 0, fmt.Errorf("storage: mark %s at %s evaluated: %w", k, slot.Format(time.RFC3339), err)
 		}
 	}
-	return nil
+	return seq, nil
 }
 
 // SlotInfo is a stored slot and whether any of its snapshots awaits the

@@ -112,8 +112,9 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (time);
 `
 
-// schemaVersion is the layout this build writes and the newest it reads.
-const schemaVersion = 1
+// schemaVersion is the layout this build writes and the newest it reads
+// (migrate.go brings older files up to it).
+const schemaVersion = 2
 
 // Open opens (creating if needed) the store in dir.
 func Open(ctx context.Context, dir string) (*DB, error) {
@@ -136,7 +137,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w (is it a rankpulse database? move it aside to start afresh)", path, err)
 	}
-	if _, err := db.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(schemaVersion)); err != nil {
+	if err := migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
@@ -293,7 +294,7 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 		ON CONFLICT (slot, chart_id) DO UPDATE SET
 			source = excluded.source, complete = excluded.complete, depth = excluded.depth,
 			duration_ms = excluded.duration_ms, error = excluded.error, entries = excluded.entries,
-			evaluated = excluded.evaluated
+			evaluated = excluded.evaluated, eval_seq = NULL
 		WHERE NOT (snapshots.complete = 1 AND (excluded.complete = 0 OR excluded.depth < snapshots.depth))`,
 		slot, chartID, s.Source, s.Complete, s.Depth, s.DurationMS, s.Error, blob, evaluated)
 	if err != nil {

@@ -350,7 +350,7 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 	// A newer layout: version 7, and a table this build would create.
 	exec(`UPDATE meta SET value = '7' WHERE key = 'schema_version'; DROP TABLE alerts`)
 	_, err = storage.Open(context.Background(), dir)
-	if err == nil || !strings.Contains(err.Error(), "schema version 7 and this rankpulse reads up to 1") || !strings.Contains(err.Error(), "newer rankpulse") {
+	if err == nil || !strings.Contains(err.Error(), "schema version 7 and this rankpulse reads up to 2") || !strings.Contains(err.Error(), "newer rankpulse") {
 		t.Fatalf("opening a newer store: %v", err)
 	}
 	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, storage.FileName))

@@ -640,7 +640,9 @@ func TestAnUnreadableSnapshotIsSkippedAndNamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`UPDATE snapshots SET entries = x'02000102' WHERE rowid = (SELECT max(rowid) FROM snapshots)`); err != nil {
+	// Damage one snapshot, and drop the alert engine's checkpoint so that
+	// the next start rebuilds the engine from the history and meets it.
+	if _, err := raw.Exec(`UPDATE snapshots SET entries = x'02000102' WHERE rowid = (SELECT max(rowid) FROM snapshots); DELETE FROM engine_state`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()

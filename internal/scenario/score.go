@@ -72,47 +72,57 @@ func (s *Scenario) Score(res Result, watchOnly bool) Report {
 		ChartSnapshots: res.ChartSnapshots, Alerts: len(res.Alerts), InTime: s.inTime()}
 	labels := s.labels(res.seen)
 	for _, l := range labels {
-		if _, watched := s.Watch[l.Move.Store][l.Move.App]; !l.Labelled || (watchOnly && !watched) {
-			continue
-		}
-		det := firstDetection(l, res.Alerts)
-		tally := func(t *Tally, hit bool) {
-			t.Labels++
-			if hit {
-				t.Detected++
-			}
-		}
-		hit := det >= 0 && det <= l.Cross+s.inTime()
-		kind := l.Move.Kind
-		if rep.ByKind[kind] == nil {
-			rep.ByKind[kind] = &Tally{}
-		}
-		tally(&rep.All, hit)
-		tally(rep.ByKind[kind], hit)
-		if strings.HasPrefix(l.Move.Event, "climb-") {
-			if rep.ByRamp[l.Move.Hours] == nil {
-				rep.ByRamp[l.Move.Hours] = &Tally{}
-			}
-			tally(rep.ByRamp[l.Move.Hours], hit)
-		}
-		switch {
-		case hit:
-			rep.FromOnset = append(rep.FromOnset, det-l.Move.Onset)
-			rep.FromCross = append(rep.FromCross, det-l.Cross)
-		case det >= 0:
-			rep.Late++
-		}
-		if !hit && len(rep.MissedExamples) < 60 {
-			rep.MissedExamples = append(rep.MissedExamples, fmt.Sprintf("%s %s %s %s: #%d → #%d over %dh from hour %d (crossed at %d, alerted at %d)",
-				l.Move.Event, l.Move.Store, l.Key.Country, l.Key.Category, l.From, l.To, l.Move.Hours, l.Move.Onset, l.Cross, det))
+		if _, watched := s.Watch[l.Move.Store][l.Move.App]; l.Labelled && (!watchOnly || watched) {
+			s.scoreLabel(&rep, l, res.Alerts)
 		}
 	}
+	s.scoreAlerts(&rep, labels, res)
+	rep.FalsePer1000 = 1000 * float64(rep.False) / float64(max(rep.ChartSnapshots, 1))
+	rep.Multi = s.multiEvents(labels, res.Alerts)
+	return rep
+}
+
+// scoreLabel tallies whether a labelled move was alerted in time.
+func (s *Scenario) scoreLabel(rep *Report, l Label, alerts []SlotAlert) {
+	det := firstDetection(l, alerts)
+	hit := det >= 0 && det <= l.Cross+s.inTime()
+	tally := func(t *Tally) {
+		t.Labels++
+		if hit {
+			t.Detected++
+		}
+	}
+	if rep.ByKind[l.Move.Kind] == nil {
+		rep.ByKind[l.Move.Kind] = &Tally{}
+	}
+	tally(&rep.All)
+	tally(rep.ByKind[l.Move.Kind])
+	if strings.HasPrefix(l.Move.Event, "climb-") {
+		if rep.ByRamp[l.Move.Hours] == nil {
+			rep.ByRamp[l.Move.Hours] = &Tally{}
+		}
+		tally(rep.ByRamp[l.Move.Hours])
+	}
+	switch {
+	case hit:
+		rep.FromOnset = append(rep.FromOnset, det-l.Move.Onset)
+		rep.FromCross = append(rep.FromCross, det-l.Cross)
+	case det >= 0:
+		rep.Late++
+	}
+	if !hit && len(rep.MissedExamples) < 60 {
+		rep.MissedExamples = append(rep.MissedExamples, fmt.Sprintf("%s %s %s %s: #%d → #%d over %dh from hour %d (crossed at %d, alerted at %d)",
+			l.Move.Event, l.Move.Store, l.Key.Country, l.Key.Category, l.From, l.To, l.Move.Hours, l.Move.Onset, l.Cross, det))
+	}
+}
+
+// scoreAlerts sorts every alert into: about a scripted move, collateral, a
+// steep decline control, a background app that really jumped — or false.
+func (s *Scenario) scoreAlerts(rep *Report, labels []Label, res Result) {
 	byApp := map[string][]Label{}
-	for _, l := range labels {
-		byApp[l.Move.Store+"/"+l.Move.App] = append(byApp[l.Move.Store+"/"+l.Move.App], l)
-	}
 	byChart := map[chart.Key][]Label{}
 	for _, l := range labels {
+		byApp[l.Move.Store+"/"+l.Move.App] = append(byApp[l.Move.Store+"/"+l.Move.App], l)
 		if l.Labelled {
 			byChart[l.Key] = append(byChart[l.Key], l)
 		}
@@ -122,19 +132,16 @@ func (s *Scenario) Score(res Result, watchOnly bool) Report {
 	for _, sa := range res.Alerts {
 		a := sa.Alert
 		rep.ByAlertKind[a.Kind]++
-		if aboutAMove(sa, byApp[a.Store+"/"+a.AppID]) {
-			continue
-		}
-		if collateral(sa, byChart) {
-			rep.Collateral++
-			continue
-		}
 		key := chart.Key{Store: a.Store, Country: a.CountryCode(), Chart: a.Chart, Category: a.Category}
-		if steep[obsKey{key, a.AppID}] {
+		switch {
+		case aboutAMove(sa, byApp[a.Store+"/"+a.AppID]):
+		case collateral(sa, byChart):
+			rep.Collateral++
+		case steep[obsKey{key, a.AppID}]:
 			rep.SteepControl++
-			continue
+		default:
+			unexplained = append(unexplained, sa)
 		}
-		unexplained = append(unexplained, sa)
 	}
 	// Apps the script does not move (the background) churn, and now and
 	// then one really jumps: an alert about one is false only when its
@@ -157,9 +164,6 @@ func (s *Scenario) Score(res Result, watchOnly bool) Report {
 			rep.FalseExamples = append(rep.FalseExamples, fmt.Sprintf("hour %d %s: %s", sa.Hour, a.Kind, a.Summary))
 		}
 	}
-	rep.FalsePer1000 = 1000 * float64(rep.False) / float64(max(rep.ChartSnapshots, 1))
-	rep.Multi = s.multiEvents(labels, res.Alerts)
-	return rep
 }
 
 // kindsFor are the alert kinds that report a move of each kind.
@@ -427,4 +431,102 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, "alerts by kind: %v", r.ByAlertKind)
 	return b.String()
+}
+
+// Add folds another report into r, for figures over several worlds.
+func (r *Report) Add(o Report) {
+	add := func(dst map[string]*Tally, k string, t *Tally) {
+		if dst[k] == nil {
+			dst[k] = &Tally{}
+		}
+		dst[k].Labels += t.Labels
+		dst[k].Detected += t.Detected
+	}
+	if r.ByKind == nil {
+		r.ByKind, r.ByRamp, r.ByAlertKind, r.Traps = map[string]*Tally{}, map[int]*Tally{}, map[string]int{}, map[string]int{}
+	}
+	r.All.Labels += o.All.Labels
+	r.All.Detected += o.All.Detected
+	r.InTime = o.InTime
+	for k, t := range o.ByKind {
+		add(r.ByKind, k, t)
+	}
+	for h, t := range o.ByRamp {
+		if r.ByRamp[h] == nil {
+			r.ByRamp[h] = &Tally{}
+		}
+		r.ByRamp[h].Labels += t.Labels
+		r.ByRamp[h].Detected += t.Detected
+	}
+	for k, n := range o.ByAlertKind {
+		r.ByAlertKind[k] += n
+	}
+	for k, n := range o.Traps {
+		r.Traps[k] += n
+	}
+	r.Late += o.Late
+	r.FromOnset = append(r.FromOnset, o.FromOnset...)
+	r.FromCross = append(r.FromCross, o.FromCross...)
+	r.ChartSnapshots += o.ChartSnapshots
+	r.Alerts += o.Alerts
+	r.False += o.False
+	r.Collateral += o.Collateral
+	r.SteepControl += o.SteepControl
+	r.Background += o.Background
+	r.FalsePer1000 = 1000 * float64(r.False) / float64(max(r.ChartSnapshots, 1))
+	r.Multi = append(r.Multi, o.Multi...)
+}
+
+// Table returns reports side by side as the rows of a markdown table, one
+// column per report.
+func Table(cols ...Report) []string {
+	row := func(name string, f func(Report) string) string {
+		s := "| " + name
+		for _, c := range cols {
+			s += " | " + f(c)
+		}
+		return s + " |"
+	}
+	tally := func(t *Tally) string {
+		if t == nil || t.Labels == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.1f %% (%d/%d)", 100*t.Recall(), t.Detected, t.Labels)
+	}
+	var out []string
+	out = append(out, row(fmt.Sprintf("recall, all labelled moves, alerted ≤ %dh after crossing min_ratio", cols[0].InTime), func(r Report) string { return tally(&r.All) }))
+	for _, h := range Ramps {
+		out = append(out, row(fmt.Sprintf("— climbs over %dh", h), func(r Report) string { return tally(r.ByRamp[h]) }))
+	}
+	out = append(out,
+		row("— slides (drops)", func(r Report) string { return tally(r.ByKind[MoveDrop]) }),
+		row("— bans (removed)", func(r Report) string { return tally(r.ByKind[MoveBan]) }),
+		row("median delay from onset / from crossing min_ratio", func(r Report) string {
+			return fmt.Sprintf("%.1fh / %.1fh", r.MedianFromOnset(), r.MedianFromCross())
+		}),
+		row("false alerts per 1,000 chart-snapshots", func(r Report) string {
+			return fmt.Sprintf("%.3f (%d over %d)", r.FalsePer1000, r.False, r.ChartSnapshots)
+		}),
+		row("alerts on the controls (8↔14, 15↔60 oscillators; #8 → #45 over 5 days)", func(r Report) string {
+			return fmt.Sprintf("%d oscillator, %d decline", r.Traps["oscillation"], r.Traps["slow-decline"])
+		}),
+		row("multi-country events: alert ids per event", func(r Report) string {
+			lo, hi := 1<<30, 0
+			for _, m := range r.Multi {
+				lo, hi = min(lo, m.IDs), max(hi, m.IDs)
+			}
+			if lo == hi {
+				return fmt.Sprintf("exactly %d (%d events)", lo, len(r.Multi))
+			}
+			return fmt.Sprintf("%d to %d (%d events)", lo, hi, len(r.Multi))
+		}),
+		row("multi-country events: countries named", func(r Report) string {
+			named, want := 0, 0
+			for _, m := range r.Multi {
+				named, want = named+m.Named, want+m.Countries
+			}
+			return fmt.Sprintf("%.1f %% (%d/%d)", 100*float64(named)/float64(max(want, 1)), named, want)
+		}),
+	)
+	return out
 }

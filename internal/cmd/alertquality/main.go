@@ -40,10 +40,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "alertquality:", err)
 		os.Exit(2)
 	}
+	var cols []scenario.Report
+	var heads []string
 	for _, watchOnly := range []bool{true, false} {
 		if !watchOnly && !*all {
 			continue
 		}
+		var sum scenario.Report
 		for _, seed := range list {
 			c := cfg
 			c.Seed = seed
@@ -63,8 +66,18 @@ func main() {
 					fmt.Println("   false:", f)
 				}
 			}
+			sum.Add(rep)
 		}
+		cols = append(cols, sum)
+		heads = append(heads, fmt.Sprintf("`watch_only: %v`", watchOnly))
 	}
+	fmt.Printf("\n== over seeds %v (%d countries × 2 stores × 2 charts, %d days read every %dh, faults=%v)\n\n", list, cfg.Countries, *days, cfg.Every, cfg.Faults)
+	fmt.Println("| | " + strings.Join(heads, " | ") + " |")
+	fmt.Println("|---" + strings.Repeat("|---", len(heads)) + "|")
+	for _, r := range scenario.Table(cols...) {
+		fmt.Println(r)
+	}
+	fmt.Println()
 
 	h, err := alerts.ScoreHistory(bytes.NewReader(fixtures.Read(fixtures.History)), 50)
 	if err != nil {
