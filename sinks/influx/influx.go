@@ -86,7 +86,8 @@ type Sink struct {
 	log    *slog.Logger
 	m      *metrics.Metrics
 
-	mu sync.Mutex // one sender at a time: sweeps and the drainer
+	mu   sync.Mutex // one sender at a time: sweeps and the drainer
+	body []byte     // the request buffer, reused by the next Write
 
 	kick chan struct{}
 	stop chan struct{}
@@ -95,6 +96,9 @@ type Sink struct {
 }
 
 var _ sinks.Sink = (*Sink)(nil)
+
+// maxKeptBody bounds the request buffer kept between writes.
+const maxKeptBody = 4 << 20
 
 // Name is the sink's name in logs and metrics.
 const Name = "influxdb"
@@ -182,8 +186,8 @@ func (s *Sink) write(ctx context.Context, each func(func([]byte))) error {
 		direct = false
 	}
 	var (
-		body     []byte // the request being built: lines joined by newlines
-		lines    int    // in body
+		body     = s.body[:0] // the request being built: lines joined by newlines
+		lines    int          // in body
 		spooling *spoolWriter
 		failure  error // the spool could not be written
 		refused  error // InfluxDB refused the data itself
@@ -228,6 +232,9 @@ func (s *Sink) write(ctx context.Context, each func(func([]byte))) error {
 		}
 	})
 	flush()
+	if cap(body) <= maxKeptBody {
+		s.body = body[:0] // kept for the next batch (under s.mu)
+	}
 	switch {
 	case refused != nil:
 		if spooling != nil {
