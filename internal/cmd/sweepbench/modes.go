@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/rankpulse/rankpulse/internal/fakestore"
 	"github.com/rankpulse/rankpulse/storage"
 )
 
@@ -110,6 +111,20 @@ func benchTelegraf(ctx context.Context, o options) error {
 	runs := orDefault(o.runs, 5)
 	fmt.Printf("feeds: %d (%d storefronts × 3 charts × %v), depth %d, sources %s, fake without latency, rankpulse rate %g/s concurrency %d; %d paired runs (%s)\n",
 		s.charts(), len(s.countries), s.categories, s.depth, o.sources, s.rate, s.concurrency, runs, load())
+	// The lookups rankpulse makes, for Telegraf to read the same bodies.
+	var lookups []string
+	if s.sources != "rss" {
+		w.apple.ResetHits()
+		if _, _, err := w.runRankpulse(ctx, "warm-up", s); err != nil {
+			return err
+		}
+		for _, h := range w.apple.Hits() {
+			if h.Endpoint == fakestore.EPLookup {
+				lookups = append(lookups, w.fake.URL+h.URL)
+			}
+		}
+		fmt.Printf("Telegraf also reads the %d lookup URLs of a warm-up rankpulse run (parsed, then dropped before the output)\n", len(lookups))
+	}
 	var rp, tf []usage
 	var ratios, rssRatios []float64
 	var rpPoints, tfPoints []int
@@ -119,7 +134,7 @@ func benchTelegraf(ctx context.Context, o options) error {
 		first := func() error { var err error; a, na, err = w.runRankpulse(ctx, fmt.Sprintf("rp%d", i), s); return err }
 		second := func() error {
 			var err error
-			b, nb, err = w.runTelegraf(ctx, tg, fmt.Sprintf("tg%d", i), s)
+			b, nb, err = w.runTelegraf(ctx, tg, fmt.Sprintf("tg%d", i), s, lookups)
 			return err
 		}
 		if i%2 == 1 {

@@ -23,10 +23,13 @@ import (
 //
 // The legacy RSS feed carries names, so those points match rankpulse's
 // (except the watch tag, which Telegraf has no way to add). ws/charts
-// carries ids only: Telegraf cannot join the lookup answers, so its
-// points for the default sources have app_id and rank and no app_name —
-// rankpulse does strictly more work there.
-func (w *world) telegrafConfig(run string, s sweepSpec, db string) (string, error) {
+// carries ids only, and Telegraf cannot join the lookup answers to them:
+// for the default sources it also reads the lookup URLs rankpulse read
+// (lookups), parsing each answer into one metric per app as rankpulse
+// does, and drops those metrics before the output (namedrop), so that both
+// fetch and parse the same bodies and write the same number of app_rank
+// points (Telegraf's without app_name).
+func (w *world) telegrafConfig(run string, s sweepSpec, db string, lookups []string) (string, error) {
 	dir := filepath.Join(w.dir, run)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -50,8 +53,23 @@ func (w *world) telegrafConfig(run string, s sweepSpec, db string) (string, erro
   organization = "rankpulse"
   bucket = %q
   timeout = "30s"
+  namedrop = ["app_lookup"]
 
 `, w.influx, db)
+	for _, u := range lookups {
+		fmt.Fprintf(&b, `[[inputs.http]]
+  urls = [%q]
+  timeout = "30s"
+  data_format = "json_v2"
+  [[inputs.http.json_v2]]
+    measurement_name = "app_lookup"
+    [[inputs.http.json_v2.object]]
+      path = "results"
+      included_keys = ["trackId", "trackName", "artistName", "sellerName", "kind"]
+      tags = ["trackId"]
+
+`, u)
+	}
 	ranks := make([]string, min(s.depth, 200))
 	for i := range ranks {
 		ranks[i] = fmt.Sprint(i + 1)
@@ -102,12 +120,12 @@ func (w *world) telegrafConfig(run string, s sweepSpec, db string) (string, erro
 
 // runTelegraf runs `telegraf --once` over the sweep's URLs into a fresh
 // database and returns its cost and the app_rank points it wrote.
-func (w *world) runTelegraf(ctx context.Context, bin, run string, s sweepSpec) (usage, int, error) {
+func (w *world) runTelegraf(ctx context.Context, bin, run string, s sweepSpec, lookups []string) (usage, int, error) {
 	db, err := w.newDB(ctx, "telegraf")
 	if err != nil {
 		return usage{}, 0, err
 	}
-	cfg, err := w.telegrafConfig(run, s, db)
+	cfg, err := w.telegrafConfig(run, s, db, lookups)
 	if err != nil {
 		return usage{}, 0, err
 	}
