@@ -35,9 +35,10 @@ type Pacer struct {
 // requests in any one-second window.
 const pacingMargin = 1.01
 
-// windowMargin widens the one-second window of the burst check a little,
-// for the same reason.
-const windowMargin = 5 * time.Millisecond
+// windowMargin widens the one-second window of the burst check by as much
+// as pacingMargin spaces rate+1 evenly paced requests: the same slack for
+// the network's jitter as before there was a grid.
+const windowMargin = 10 * time.Millisecond
 
 // NewPacer returns a pacer for rate requests per second.
 func NewPacer(rate float64) *Pacer {
