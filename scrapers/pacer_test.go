@@ -92,7 +92,10 @@ func TestPacerLateWakeUpsKeepTheGrid(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if got, want := time.Since(t0), time.Duration(n)*iv+late; got > want {
+		// The burst check counts from the actual starts, so once a second
+		// a late start costs its lateness: well under 1% here, where
+		// spacing from each actual start cost 18%.
+		if got, want := time.Since(t0), time.Duration(n)*iv*101/100; got > want {
 			t.Fatalf("%d requests with timers 3 ms late took %s, want at most %s: the lateness piled up", n, got, want)
 		}
 	})
