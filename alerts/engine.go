@@ -21,6 +21,7 @@ type Engine struct {
 	presence  map[countryKey]presences
 	events    map[eventKey]*event
 	evals     int
+	cur       *evaluation // open between Begin and Finish
 }
 
 // params are the settings the hot path uses, in its units.
@@ -68,10 +69,11 @@ type candidate struct {
 	key chart.Key
 }
 
-// evaluation is what one Evaluate call collects on its way.
+// evaluation is what one evaluation (Evaluate, or Begin … Finish) collects
+// on its way. It holds no snapshot: what removals need of the charts read
+// now is in their chart states.
 type evaluation struct {
 	t         int64
-	snaps     []*chart.Snapshot
 	countries map[countryKey]bool // read now; true while every chart read now was complete
 	ups       []candidate         // surges and entries
 	downs     []candidate
@@ -79,29 +81,14 @@ type evaluation struct {
 }
 
 // Evaluate reads one slot's snapshots and returns the alerts they raise, in
-// a deterministic order.
+// a deterministic order. It is Begin, Add of each chart's fullest read (in
+// chart order), Finish.
 func (e *Engine) Evaluate(slot time.Time, snaps []chart.Snapshot) []chart.Alert {
-	ev := &evaluation{t: chart.SlotTime(slot).Unix(), countries: map[countryKey]bool{}}
-	ev.snaps = e.firstReads(ev.t, snaps)
-	for _, s := range ev.snaps {
-		e.readChart(ev, s) // moves, entries and exits, per app
+	e.Begin(slot)
+	for _, s := range e.firstReads(chart.SlotTime(slot).Unix(), snaps) {
+		e.Add(s)
 	}
-	sortCandidates(ev.downs)
-	sortCandidates(ev.exits)
-	removals, removed := e.removals(ev)
-	out := e.foldMultiCountry(ev.ups, ev.t)
-	out = append(out, alertsOf(ev.downs)...)
-	for _, c := range ev.exits {
-		if !removed[presenceID{countryKey{c.key.Store, c.key.Country}, c.a.AppID}] {
-			out = append(out, c.a)
-		}
-	}
-	out = append(out, alertsOf(removals)...)
-	e.evals++
-	if e.evals%24 == 0 {
-		e.gc(ev.t)
-	}
-	return out
+	return e.Finish()
 }
 
 // readChart judges every followed app of one chart read: a ranked app for

@@ -139,22 +139,12 @@ func (e *Engine) ranked(c countryKey, app string, t int64) (n, best int, bestCha
 	return n, best, bestChart
 }
 
-// listedElsewhere is the other countries of the store where app is ranked:
-// in a chart read now (any app), or, for a tracked app, in a fresh chart
-// read apart.
+// listedElsewhere is the other countries of the store where app is ranked
+// in a fresh chart: one read now, or one read apart (by another job). Only
+// tracked apps have a presence, and a chart read now has a series for every
+// tracked app it ranks, so its state says what its snapshot said.
 func (e *Engine) listedElsewhere(ev *evaluation, c countryKey, app string) []string {
 	set := map[string]bool{}
-	for _, s := range ev.snaps {
-		if s.Store != c.store || s.Country == c.country || set[s.Country] {
-			continue
-		}
-		for _, en := range s.Entries {
-			if en.AppID == app {
-				set[s.Country] = true
-				break
-			}
-		}
-	}
 	for ck, charts := range e.byCountry {
 		if ck.store != c.store || ck.country == c.country || set[ck.country] {
 			continue

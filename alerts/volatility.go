@@ -40,9 +40,10 @@ const (
 // read to the next.
 type volatility struct {
 	step moves
-	// prev is each app's rank in the last complete read; next is reused for
-	// the read being observed.
-	prev, next map[string]uint16
+	// prev is each app's rank in the last complete read. (The map of the
+	// read being observed is made anew each time: kept for reuse, it
+	// doubled what every chart holds between sweeps.)
+	prev map[string]uint16
 }
 
 // moves is a decayed histogram of |Δ ln rank| per band.
@@ -50,17 +51,14 @@ type moves [nbands][volBins]float32
 
 // observe adds the moves between the last complete read and this one.
 func (v *volatility) observe(entries []chart.Entry, depth int) {
-	if v.next == nil {
-		v.next = make(map[string]uint16, len(entries))
-	}
+	next := make(map[string]uint16, len(entries))
 	for _, en := range entries {
-		v.next[en.AppID] = uint16(min(en.Rank, math.MaxUint16))
+		next[en.AppID] = uint16(min(en.Rank, math.MaxUint16))
 	}
 	if v.prev != nil {
-		v.step.observe(v.prev, v.next, depth+1, volDecay)
+		v.step.observe(v.prev, next, depth+1, volDecay)
 	}
-	v.prev, v.next = v.next, v.prev
-	clear(v.next)
+	v.prev = next
 }
 
 // observe decays the histogram and adds the moves from before to after:

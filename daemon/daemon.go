@@ -1,7 +1,8 @@
 // Package daemon wires the configuration into a running rankpulse: the store
 // scrapers, the embedded store, the sinks, the scheduler and the HTTP
-// server. A sweep goes scraper → embedded store (snapshot by snapshot, as
-// they arrive) → sinks (the whole sweep as one batch).
+// server. A sweep's snapshots flow through one at a time: scraper →
+// embedded store → status page, alert engine and sinks (in batches of a few
+// thousand points), never all held at once.
 package daemon
 
 import (
@@ -249,8 +250,8 @@ func Requests(job config.Job) map[string][]scrapers.Request {
 }
 
 // Sweep runs one slot of a job: every store of the job at once, each at its
-// own rate. Snapshots are stored as they arrive; the whole sweep then goes to
-// the sinks as one batch. When ctx is cancelled the sweep starts no new
+// own rate. Snapshots flow through as they arrive: stored, shown, read by
+// the alert engine and sent to the sinks in batches (stream.go). When ctx is cancelled the sweep starts no new
 // fetch, and what was fetched is still stored and sent; the charts it never
 // fetched count as failed (Summary.NotFetched) and get no snapshot.
 // progress, when set, sees each snapshot.
@@ -262,57 +263,9 @@ func (d *Daemon) Sweep(ctx context.Context, job config.Job, slot time.Time, prog
 }
 
 // sweep runs the requests of one slot of a job (Sweep: all of them; a
-// catch-up: those the slot lacks).
+// catch-up: those the slot lacks); see stream.go.
 func (d *Daemon) sweep(ctx context.Context, job config.Job, slot time.Time, requests map[string][]scrapers.Request, progress func(chart.Snapshot)) Summary {
-	slot = chart.SlotTime(slot)
-	d.sweepStarted(job.Name, slot)
-	defer d.sweepDone(job.Name, slot)
-	sum := Summary{Job: job.Name, Slot: slot, Started: time.Now()}
-	wctx := context.WithoutCancel(ctx) // writes finish even while shutting down
-	var mu sync.Mutex
-	var batch []chart.Snapshot
-	var wg sync.WaitGroup
-	fetched := map[chart.Key]bool{}
-	for store, reqs := range requests {
-		sc, ok := d.scrapers[store]
-		if !ok {
-			continue
-		}
-		wg.Go(func() {
-			sc.Sweep(ctx, slot, reqs, func(s chart.Snapshot) {
-				if scrapers.IsNotFetched(&s) {
-					return // never asked for: counted by notFetched, not stored
-				}
-				d.annotate(&s)
-				err := d.storeSnapshot(wctx, &s) // or held in memory while the store refuses writes (pending.go)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					sum.StoreErrs++
-					if len(sum.Errors) < maxExampleErrors {
-						sum.Errors = append(sum.Errors, s.Key().String()+": not stored: "+err.Error())
-					}
-				}
-				sum.count(&s)
-				fetched[s.Key()] = true
-				batch = append(batch, s)
-				if progress != nil {
-					progress(s)
-				}
-			})
-		})
-	}
-	wg.Wait()
-	sum.notFetched(ctx, requests, fetched)
-	raised, err := d.evaluate(wctx, slot, batch)
-	if err != nil {
-		d.log.Error("alert evaluation not recorded; it is retried at the next start", "job", job.Name, "slot", slot, "error", err)
-	}
-	sum.Alerts = len(raised)
-	d.writeSinks(wctx, sinks.Batch{Snapshots: batch, Alerts: raised})
-	sum.Duration = time.Since(sum.Started)
-	d.finish(ctx, sum)
-	return sum
+	return d.sweepFlow(ctx, job, slot, requests, progress)
 }
 
 func (s *Summary) count(snap *chart.Snapshot) {

@@ -109,6 +109,33 @@ func (d *Daemon) storeSnapshot(ctx context.Context, s *chart.Snapshot) error {
 	return fmt.Errorf("held in memory: %w", d.pending.refusal())
 }
 
+// storeGroup is storeSnapshot for a group of a sweep's snapshots, stored
+// in one transaction while they all go in (storage.SaveGroup). errs[i] is
+// snapshot i's outcome: nil when stored, an error when refused for good or
+// held in memory.
+func (d *Daemon) storeGroup(ctx context.Context, group []chart.Snapshot) []error {
+	stored, errs := d.pending.saveGroup(ctx, group)
+	var heldErr error
+	for i := range group {
+		s := &group[i]
+		switch {
+		case stored[i]:
+			d.m.SnapshotsStored.Inc()
+			d.status.Snapshot(s)
+		case errs[i] != nil:
+			d.m.StoreWriteFailures.WithLabelValues(d.classify(errs[i]).String()).Inc()
+			d.log.Error("embedded store refused a snapshot; it still goes to the sinks", "chart", s.Key().String(), "error", errs[i])
+		default:
+			d.status.Snapshot(s)
+			if heldErr == nil {
+				heldErr = fmt.Errorf("held in memory: %w", d.pending.refusal())
+			}
+			errs[i] = heldErr
+		}
+	}
+	return errs
+}
+
 func (p *pending) refusal() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -125,6 +152,33 @@ func (p *pending) save(ctx context.Context, s *chart.Snapshot) (stored bool, err
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.saveLocked(ctx, s)
+}
+
+// saveGroup is save for a group: stored[i] and errs[i] are snapshot i's
+// outcome, as save's.
+func (p *pending) saveGroup(ctx context.Context, group []chart.Snapshot) (stored []bool, errs []error) {
+	if n, _ := p.counts(); n > 0 {
+		p.drain(ctx) // what is held goes first
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	stored, errs = make([]bool, len(group)), make([]error, len(group))
+	direct := len(p.held) == 0 // else the group waits behind what is held
+	if direct {
+		errs = storage.SaveGroup(ctx, p.d.db, group)
+	}
+	for i := range group {
+		switch {
+		case direct && errs[i] == nil:
+			stored[i] = true
+		case !direct || p.refused(errs[i]):
+			// Behind a held write, or refused for a cause that may pass.
+			s := group[i]
+			p.holdLocked(heldWrite{snap: &s, size: snapshotSize(&s)})
+			errs[i] = nil
+		}
+	}
+	return stored, errs
 }
 
 func (p *pending) saveLocked(ctx context.Context, s *chart.Snapshot) (stored bool, err error) {

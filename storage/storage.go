@@ -45,6 +45,8 @@ type DB struct {
 	// chartIndex is the charts table's unique index, read the first time
 	// a chart row is found lost or damaged (see fixKey).
 	chartIndex map[int64]chart.Key
+
+	prepared sync.Map // query → *sql.Stmt, the writers' statements (batch.go)
 }
 
 type appKey struct {
@@ -234,6 +236,7 @@ type Tx struct {
 	d         *DB
 	newCharts map[chart.Key]int64
 	newApps   map[appKey]appRef
+	stmts     map[string]*sql.Stmt // prepared once per transaction (batch.go)
 }
 
 // WithTx runs fn in a write transaction and commits it if fn returns nil.
@@ -285,7 +288,7 @@ func (tx *Tx) saveSnapshot(ctx context.Context, s *chart.Snapshot, evaluated boo
 		}
 	}
 	blob := seal(Pack(s.Entries, refs), s, slot)
-	_, err = tx.ExecContext(ctx, `
+	_, err = tx.exec(ctx, `
 		INSERT INTO snapshots (slot, chart_id, source, complete, depth, duration_ms, error, entries, evaluated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (slot, chart_id) DO UPDATE SET
@@ -310,7 +313,7 @@ func (tx *Tx) chartID(ctx context.Context, k chart.Key) (int64, error) {
 	if ok {
 		return id, nil
 	}
-	err := tx.QueryRowContext(ctx, `
+	err := tx.queryRow(ctx, `
 		INSERT INTO charts (store, country, chart, category) VALUES (?, ?, ?, ?)
 		ON CONFLICT (store, country, chart, category) DO UPDATE SET store = excluded.store
 		RETURNING id`, k.Store, k.Country, k.Chart, k.Category).Scan(&id)
@@ -335,7 +338,7 @@ func (tx *Tx) appRef(ctx context.Context, k appKey, slot int64) (int64, error) {
 		return r.id, nil
 	}
 	var lastSeen int64
-	err := tx.QueryRowContext(ctx, `
+	err := tx.queryRow(ctx, `
 		INSERT INTO apps (store, app_id, name, developer, last_seen) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (store, app_id, name, developer) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
 		RETURNING id, last_seen`, k.store, k.appID, k.name, k.developer, slot).Scan(&r.id, &lastSeen)

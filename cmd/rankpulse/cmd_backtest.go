@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,32 +29,57 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The input is read twice (is it in time order?), so stdin goes to a
-	// temporary file first.
+	// The input is decoded once: it is replayed as it is read, as long as it
+	// comes in time order (the alerts wait in out). A snapshot older than
+	// the one before it ends that: the alerts so far are dropped, and the
+	// input is read again from the start into a temporary store, which
+	// hands it back in time order (bad lines from there on are reported
+	// then). Stdin is kept in a temporary file as it is read, for that.
 	name := *input
-	var f *os.File
+	var src io.Reader
+	var rewind func() (io.Reader, error)
 	if *input == "-" {
 		name = "stdin"
-		if f, err = os.CreateTemp("", "rankpulse-backtest-*.jsonl"); err != nil {
+		tmp, err := os.CreateTemp("", "rankpulse-backtest-*.jsonl")
+		if err != nil {
 			return fmt.Errorf("backtest: %w", err)
 		}
-		defer os.Remove(f.Name())
-		if _, err := io.Copy(f, c.stdin); err != nil {
-			return fmt.Errorf("backtest: read stdin: %w", err)
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		src = io.TeeReader(c.stdin, tmp)
+		rewind = func() (io.Reader, error) {
+			if _, err := io.Copy(tmp, c.stdin); err != nil {
+				return nil, fmt.Errorf("backtest: read stdin: %w", err)
+			}
+			_, err := tmp.Seek(0, io.SeekStart)
+			return tmp, err
 		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("backtest: %w", err)
+	} else {
+		f, err := openInput(*input)
+		if err != nil {
+			return err
 		}
-	} else if f, err = openInput(*input); err != nil {
-		return err
+		defer f.Close()
+		src = f
+		rewind = func() (io.Reader, error) {
+			_, err := f.Seek(0, io.SeekStart)
+			return f, err
+		}
 	}
-	defer f.Close()
 
-	eng := alerts.New(cfg.Alerts, cfg.WatchIndex())
-	enc := json.NewEncoder(c.stdout)
-	enc.SetEscapeHTML(false)
-	n, watched := 0, 0
 	watch := cfg.WatchIndex()
+	var (
+		eng        *alerts.Engine
+		out        bytes.Buffer
+		enc        = json.NewEncoder(&out)
+		n, watched int
+	)
+	enc.SetEscapeHTML(false)
+	reset := func() {
+		eng, n, watched = alerts.New(cfg.Alerts, watch), 0, 0
+		out.Reset()
+	}
+	reset()
 	evaluate := func(slot time.Time, snaps []chart.Snapshot) error {
 		for _, s := range snaps {
 			for _, e := range s.Entries {
@@ -70,20 +96,28 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-
-	ordered, bad, err := inTimeOrder(f, name, c)
+	bad := 0
+	report := func(le *chart.LineError) {
+		bad++
+		if bad <= maxReportedLines {
+			fmt.Fprintf(c.stderr, "%s:%d: skipped: %v\n", name, le.Line, le.Err)
+		}
+	}
+	disorder, err := replayStream(src, report, evaluate)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("backtest: %w", err)
+	if disorder > 0 {
+		reset()
+		r, err := rewind()
+		if err != nil {
+			return fmt.Errorf("backtest: %w", err)
+		}
+		if err := replaySorted(ctx, r, disorder, report, evaluate); err != nil {
+			return err
+		}
 	}
-	if ordered {
-		err = replayStream(f, evaluate)
-	} else {
-		err = replaySorted(ctx, f, evaluate)
-	}
-	if err != nil {
+	if _, err := c.stdout.Write(out.Bytes()); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stderr, "backtest: %d alerts from %s\n", n, name)
@@ -101,38 +135,14 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// inTimeOrder reads the input once, reporting bad lines, and says whether
-// its snapshots come in time order.
-func inTimeOrder(r io.Reader, name string, c *cli) (bool, int, error) {
-	jr := chart.NewReader(r)
-	var last time.Time
-	ordered, bad := true, 0
-	for {
-		s, err := jr.Next()
-		if errors.Is(err, io.EOF) {
-			return ordered, bad, nil
-		}
-		var le *chart.LineError
-		if errors.As(err, &le) {
-			bad++
-			if bad <= maxReportedLines {
-				fmt.Fprintf(c.stderr, "%s:%d: skipped: %v\n", name, le.Line, le.Err)
-			}
-			continue
-		}
-		if err != nil {
-			return false, bad, fmt.Errorf("backtest: %w", err)
-		}
-		if s.Time.Before(last) {
-			ordered = false
-		}
-		last = s.Time
-	}
-}
+// errDisorder stops a stream replay at a snapshot older than the one
+// before it.
+var errDisorder = errors.New("snapshots out of time order")
 
-// eachSnapshot calls fn for each good line of the input; bad lines were
-// reported by the first pass.
-func eachSnapshot(r io.Reader, fn func(chart.Snapshot) error) error {
+// eachSnapshot calls fn for each good line of the input, and bad for each
+// bad line from line from on (those before were reported by an earlier
+// pass).
+func eachSnapshot(r io.Reader, from int, bad func(*chart.LineError), fn func(chart.Snapshot) error) error {
 	jr := chart.NewReader(r)
 	for {
 		s, err := jr.Next()
@@ -141,6 +151,9 @@ func eachSnapshot(r io.Reader, fn func(chart.Snapshot) error) error {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.As(err, &le):
+			if le.Line >= from {
+				bad(le)
+			}
 			continue
 		case err != nil:
 			return fmt.Errorf("backtest: %w", err)
@@ -171,14 +184,45 @@ func bySlot(each func(func(chart.Snapshot) error) error, evaluate func(time.Time
 	return evaluate(slot[0].Time, slot)
 }
 
-// replayStream evaluates time-ordered input slot by slot.
-func replayStream(r io.Reader, evaluate func(time.Time, []chart.Snapshot) error) error {
-	return bySlot(func(fn func(chart.Snapshot) error) error { return eachSnapshot(r, fn) }, evaluate)
+// replayStream evaluates input slot by slot as it is read, reporting bad
+// lines, until a snapshot older than the one before it: it then returns that
+// snapshot's line (0: the input was in time order and is replayed whole).
+func replayStream(r io.Reader, bad func(*chart.LineError), evaluate func(time.Time, []chart.Snapshot) error) (disorder int, err error) {
+	jr := chart.NewReader(r)
+	var last time.Time
+	err = bySlot(func(fn func(chart.Snapshot) error) error {
+		for {
+			s, err := jr.Next()
+			var le *chart.LineError
+			switch {
+			case errors.Is(err, io.EOF):
+				return nil
+			case errors.As(err, &le):
+				bad(le)
+				continue
+			case err != nil:
+				return fmt.Errorf("backtest: %w", err)
+			}
+			if s.Time.Before(last) {
+				disorder = jr.Line()
+				return errDisorder
+			}
+			last = s.Time
+			if err := fn(s); err != nil {
+				return err
+			}
+		}
+	}, evaluate)
+	if errors.Is(err, errDisorder) {
+		return disorder, nil
+	}
+	return 0, err
 }
 
 // replaySorted puts unordered input through a temporary embedded store,
-// which hands it back in time order without holding it all in memory.
-func replaySorted(ctx context.Context, r io.Reader, evaluate func(time.Time, []chart.Snapshot) error) error {
+// which hands it back in time order without holding it all in memory. Bad
+// lines from line from on are reported.
+func replaySorted(ctx context.Context, r io.Reader, from int, bad func(*chart.LineError), evaluate func(time.Time, []chart.Snapshot) error) error {
 	dir, err := os.MkdirTemp("", "rankpulse-backtest-")
 	if err != nil {
 		return fmt.Errorf("backtest: %w", err)
@@ -190,7 +234,7 @@ func replaySorted(ctx context.Context, r io.Reader, evaluate func(time.Time, []c
 	}
 	defer db.Close()
 	var batch []chart.Snapshot
-	err = eachSnapshot(r, func(s chart.Snapshot) error {
+	err = eachSnapshot(r, from, bad, func(s chart.Snapshot) error {
 		batch = append(batch, s)
 		if len(batch) < importBatch {
 			return nil

@@ -19,5 +19,5 @@ func main() {
 		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second signal kills the process
 		cancel(&stopSignal{s})
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(profiled(os.Stderr, func() int { return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }))
 }

@@ -131,9 +131,10 @@ type sweep struct {
 
 // Sweep fetches every requested chart; see scrapers.Scraper.
 func (s *Scraper) Sweep(ctx context.Context, slot time.Time, reqs []scrapers.Request, emit func(chart.Snapshot)) {
-	sw := &sweep{s: s, sess: s.fetch.Session(ctx), lookups: &lookupCache{byCountry: map[string]*countryApps{}}}
+	sw := &sweep{s: s, sess: s.fetch.Session(ctx), lookups: newLookupCache(reqs)}
 	defer sw.sess.Close()
 	scrapers.RunSweep(ctx, s.m, reqs, s.fetch.Concurrency(), func(ctx context.Context, r scrapers.Request) (chart.Snapshot, bool) {
+		defer sw.lookups.done(r.Country)
 		return sw.chart(ctx, slot, r)
 	}, func(r scrapers.Request) chart.Snapshot {
 		return scrapers.NotFetched(slot, r, s.firstSource(r))

@@ -15,15 +15,28 @@ import (
 )
 
 // lookupCache holds app names per country for one sweep, so that no app is
-// looked up twice in a sweep.
+// looked up twice in a sweep. A country's names are dropped once its last
+// chart is read: the cache holds the countries in flight, not the sweep.
 type lookupCache struct {
 	mu        sync.Mutex
 	byCountry map[string]*countryApps
+	left      map[string]int // charts of each country not read yet
 }
 
 type countryApps struct {
 	mu   sync.Mutex
 	apps map[string]App // an empty Name: looked up, and not found or failed
+	// pending are the ids another chart of the country is looking up now;
+	// the channel is closed when it is done.
+	pending map[string]chan struct{}
+}
+
+func newLookupCache(reqs []scrapers.Request) *lookupCache {
+	c := &lookupCache{byCountry: map[string]*countryApps{}, left: map[string]int{}}
+	for _, r := range reqs {
+		c.left[r.Country]++
+	}
+	return c
 }
 
 func (c *lookupCache) country(cc string) *countryApps {
@@ -31,10 +44,21 @@ func (c *lookupCache) country(cc string) *countryApps {
 	defer c.mu.Unlock()
 	ca, ok := c.byCountry[cc]
 	if !ok {
-		ca = &countryApps{apps: map[string]App{}}
+		ca = &countryApps{apps: map[string]App{}, pending: map[string]chan struct{}{}}
 		c.byCountry[cc] = ca
 	}
 	return ca
+}
+
+// done records that a chart of cc was read (or given up), and forgets the
+// country's names after its last one.
+func (c *lookupCache) done(cc string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.left[cc]--; c.left[cc] <= 0 {
+		delete(c.left, cc)
+		delete(c.byCountry, cc)
+	}
 }
 
 // remember records names a feed already gave.
@@ -49,6 +73,59 @@ func (c *lookupCache) remember(cc string, entries []chart.Entry) {
 	}
 }
 
+// claim splits ids into those this chart is to look up (now marked
+// pending, released by release) and the channels of the lookups of other
+// charts to wait for. Callers hold ca.mu.
+func (ca *countryApps) claim(ids []string, ch chan struct{}) (mine []string, waits []chan struct{}) {
+	seen := map[chan struct{}]bool{}
+	for _, id := range ids {
+		if _, ok := ca.apps[id]; ok {
+			continue
+		}
+		if w, ok := ca.pending[id]; ok {
+			if !seen[w] && w != ch {
+				seen[w] = true
+				waits = append(waits, w)
+			}
+			continue
+		}
+		ca.pending[id] = ch
+		mine = append(mine, id)
+	}
+	return mine, waits
+}
+
+// lookupMine looks up the ids this chart claimed, records what came back,
+// and releases the claim. It returns the first error (ErrStopped when the
+// sweep stopped; nothing more is looked up then).
+func (ca *countryApps) lookupMine(ctx context.Context, sw *sweep, cc string, mine []string, ch chan struct{}) error {
+	defer func() {
+		ca.mu.Lock()
+		for _, id := range mine {
+			delete(ca.pending, id)
+		}
+		ca.mu.Unlock()
+		close(ch)
+	}()
+	var failure error
+	for start := 0; start < len(mine) && ctx.Err() == nil; start += lookupBatch {
+		batch := mine[start:min(start+lookupBatch, len(mine))]
+		found, err := sw.lookup(ctx, cc, batch)
+		if errors.Is(err, scrapers.ErrStopped) {
+			return err // the sweep is stopping: use what is known
+		}
+		if err != nil && failure == nil {
+			failure = err
+		}
+		ca.mu.Lock()
+		for _, id := range batch {
+			ca.apps[id] = found[id]
+		}
+		ca.mu.Unlock()
+	}
+	return failure
+}
+
 // names returns the names of ids in r's country. Apps not seen in this
 // sweep are looked up, each lookup retried (truncated and undecodable
 // answers too); an app the lookup did not name gets the name already
@@ -58,29 +135,38 @@ func (c *lookupCache) remember(cc string, entries []chart.Entry) {
 // names, so the chart stays complete either way.
 func (c *lookupCache) names(ctx context.Context, sw *sweep, r scrapers.Request, ids []string) map[string]App {
 	ca := c.country(r.Country)
-	ca.mu.Lock() // one lookup per country at a time: no id is fetched twice
-	defer ca.mu.Unlock()
-	var missing []string
-	for _, id := range ids {
-		if _, ok := ca.apps[id]; !ok {
-			missing = append(missing, id)
-		}
-	}
+	// Each id is looked up by one chart; the others of the country wait for
+	// it, and look up meanwhile what nobody else does: lookups of a country
+	// run side by side, and no id is fetched twice.
 	var failure error
-	for start := 0; start < len(missing) && ctx.Err() == nil; start += lookupBatch {
-		batch := missing[start:min(start+lookupBatch, len(missing))]
-		found, err := sw.lookup(ctx, r.Country, batch)
-		if errors.Is(err, scrapers.ErrStopped) {
-			failure = err
-			break // the sweep is stopping: use what is known
+	for ctx.Err() == nil {
+		ch := make(chan struct{})
+		ca.mu.Lock()
+		mine, waits := ca.claim(ids, ch)
+		ca.mu.Unlock()
+		if len(mine) == 0 && len(waits) == 0 {
+			close(ch)
+			break
 		}
-		if err != nil && failure == nil {
-			failure = err
+		if len(mine) > 0 {
+			if err := ca.lookupMine(ctx, sw, r.Country, mine, ch); err != nil && failure == nil {
+				failure = err
+			}
+		} else {
+			close(ch)
 		}
-		for _, id := range batch {
-			ca.apps[id] = found[id]
+		for _, w := range waits {
+			select {
+			case <-w:
+			case <-ctx.Done():
+			}
+		}
+		if errors.Is(failure, scrapers.ErrStopped) {
+			break
 		}
 	}
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
 	out := make(map[string]App, len(ids))
 	var unnamed []string
 	for _, id := range ids {

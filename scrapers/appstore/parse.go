@@ -151,6 +151,15 @@ type lookupResult struct {
 // with far more results than ids asked for is refused rather than read to
 // its end.
 func ParseLookup(body []byte, ids []string) (map[string]App, error) {
+	if out, ok := scanLookup(body, ids); ok {
+		return out, nil
+	}
+	return decodeLookup(body, ids)
+}
+
+// decodeLookup is ParseLookup's reading through encoding/json's token
+// stream, for what scanLookup does not take.
+func decodeLookup(body []byte, ids []string) (map[string]App, error) {
 	asked := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		asked[id] = true
@@ -256,19 +265,36 @@ func (m *oneOrMany[T]) UnmarshalJSON(b []byte) error {
 type rssEntry struct {
 	Name   *label `json:"im:name"`
 	Artist *label `json:"im:artist"`
-	ID     *struct {
-		Label      string `json:"label"`
-		Attributes *struct {
-			ID       string `json:"im:id"`
-			BundleID string `json:"im:bundleId"`
-		} `json:"attributes"`
-	} `json:"id"`
+	ID     *rssID `json:"id"`
+}
+
+type rssID struct {
+	Label      string    `json:"label"`
+	Attributes *rssAttrs `json:"attributes"`
+}
+
+type rssAttrs struct {
+	ID       string `json:"im:id"`
+	BundleID string `json:"im:bundleId"`
 }
 
 // ParseRSS reads a legacy iTunes RSS feed ({"feed":{"entry":[…]}}) into
 // entries in rank order. "entry" may be an array, a single object (a
 // one-app chart) or absent (no apps: ErrEmpty).
 func ParseRSS(body []byte) ([]chart.Entry, error) {
+	entries, ok := scanRSS(body)
+	if !ok { // odd or broken: encoding/json's reading, and its errors
+		var err error
+		if entries, err = decodeRSS(body); err != nil {
+			return nil, err
+		}
+	}
+	return rssEntries(entries)
+}
+
+// decodeRSS is ParseRSS's reading of the body through encoding/json, for
+// what scanRSS does not take.
+func decodeRSS(body []byte) ([]rssEntry, error) {
 	var v struct {
 		Feed *struct {
 			Entry *json.RawMessage `json:"entry"`
@@ -291,6 +317,11 @@ func ParseRSS(body []byte) ([]chart.Entry, error) {
 	if err := json.Unmarshal(*v.Feed.Entry, &entries); err != nil {
 		return nil, scrapers.PathErr("feed.entry", "%v", err)
 	}
+	return entries, nil
+}
+
+// rssEntries checks a feed's entries and turns them into chart entries.
+func rssEntries(entries []rssEntry) ([]chart.Entry, error) {
 	if len(entries) == 0 {
 		return nil, scrapers.PathErr("feed.entry", "%w", ErrEmpty)
 	}

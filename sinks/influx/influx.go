@@ -52,9 +52,7 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/influxdata/influxdb-client-go/v2/api/http"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
-	"github.com/rankpulse/rankpulse/chart"
 	"github.com/rankpulse/rankpulse/metrics"
 	"github.com/rankpulse/rankpulse/sinks"
 )
@@ -88,7 +86,8 @@ type Sink struct {
 	log    *slog.Logger
 	m      *metrics.Metrics
 
-	mu sync.Mutex // one sender at a time: sweeps and the drainer
+	mu   sync.Mutex // one sender at a time: sweeps and the drainer
+	body []byte     // the request buffer, reused by the next Write
 
 	kick chan struct{}
 	stop chan struct{}
@@ -97,6 +96,9 @@ type Sink struct {
 }
 
 var _ sinks.Sink = (*Sink)(nil)
+
+// maxKeptBody bounds the request buffer kept between writes.
+const maxKeptBody = 4 << 20
 
 // Name is the sink's name in logs and metrics.
 const Name = "influxdb"
@@ -154,95 +156,12 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Sink, error) {
 // Name returns "influxdb".
 func (s *Sink) Name() string { return Name }
 
-// Lines converts a batch to line protocol (SPEC §5): one chart_scrape point
-// per snapshot and one app_rank point per entry, at the slot time. An app
-// without a name is tagged UnknownName.
-func Lines(b sinks.Batch, watch map[string]map[string]string) []string {
-	var lines []string
-	eachLine(b, watch, func(_ *chart.Snapshot, e *chart.Entry) string { return tagName(e) }, func(l string) { lines = append(lines, l) })
-	return lines
-}
-
-// eachLine calls fn with each line of the batch, in order, without holding
-// them all; name gives each entry's app_name tag.
-func eachLine(b sinks.Batch, watch map[string]map[string]string, name func(*chart.Snapshot, *chart.Entry) string, fn func(string)) {
-	for i := range b.Snapshots {
-		snapshotLines(&b.Snapshots[i], watch[b.Snapshots[i].Store], name, fn)
-	}
-	for i := range b.Alerts {
-		fn(alertLine(&b.Alerts[i]))
-	}
-}
-
-// alertLine is a rank_alert point (SPEC §5) at the alert's time. Ranks that
-// do not apply (null in the alert) are left out; a multi-country surge has
-// no country tag.
-func alertLine(a *chart.Alert) string {
-	tags := map[string]string{
-		"kind": a.Kind, "severity": a.Severity, "store": a.Store, "country": a.CountryCode(),
-		"app_id": a.AppID, "app_name": a.AppName, "watch": a.WatchName(),
-	}
-	if a.AppName == "" && a.AppID != "" {
-		tags["app_name"] = UnknownName(a.AppID)
-	}
-	for k, v := range tags {
-		if v == "" {
-			delete(tags, k)
-		}
-	}
-	fields := map[string]any{"summary": a.Summary}
-	if a.FromRank != nil {
-		fields["from_rank"] = int64(*a.FromRank)
-	}
-	if a.ToRank != nil {
-		fields["to_rank"] = int64(*a.ToRank)
-	}
-	return lineOf(write.NewPoint("rank_alert", tags, fields, chart.SlotTime(a.Time)))
-}
-
-func snapshotLines(s *chart.Snapshot, watch map[string]string, name func(*chart.Snapshot, *chart.Entry) string, fn func(string)) {
-	at := chart.SlotTime(s.Time)
-	fields := map[string]any{
-		"entries":     int64(len(s.Entries)),
-		"complete":    s.Complete,
-		"duration_ms": s.DurationMS,
-	}
-	if s.Error != "" {
-		fields["error"] = s.Error
-	}
-	source := s.Source
-	if source == "" {
-		source = "unknown"
-	}
-	fn(lineOf(write.NewPoint("chart_scrape", map[string]string{
-		"store": s.Store, "country": s.Country, "chart": s.Chart, "category": s.Category, "source": source,
-	}, fields, at)))
-	for _, e := range s.Entries {
-		tags := map[string]string{
-			"store": s.Store, "country": s.Country, "chart": s.Chart, "category": s.Category, "app_id": e.AppID,
-			"app_name": name(s, &e),
-		}
-		if w := e.Watch; w != "" {
-			tags["watch"] = w
-		} else if w := watch[e.AppID]; w != "" {
-			tags["watch"] = w
-		}
-		fn(lineOf(write.NewPoint("app_rank", tags, map[string]any{"rank": int64(e.Rank)}, at)))
-	}
-}
-
-func lineOf(p *write.Point) string {
-	var sb strings.Builder
-	write.PointToLineProtocolBuffer(p, &sb, time.Second)
-	return strings.Clone(strings.TrimSuffix(sb.String(), "\n"))
-}
-
 // Write sends the batch now, BatchSize points a request, if nothing is
 // waiting in the spool; else, or from the first request that fails, it
 // streams the rest into the spool for the drainer. An error means the batch
 // could neither be sent nor spooled.
 func (s *Sink) Write(ctx context.Context, b sinks.Batch) error {
-	return s.write(ctx, func(fn func(string)) {
+	return s.write(ctx, func(fn func([]byte)) {
 		if err := s.pins.record(b.Snapshots); err != nil {
 			s.log.Warn("could not keep the list of points written without an app name; after a restart, a rewrite of those slots with names may add a second point", "error", err)
 		}
@@ -252,14 +171,14 @@ func (s *Sink) Write(ctx context.Context, b sinks.Batch) error {
 
 // WriteLines is Write for line protocol already built.
 func (s *Sink) WriteLines(ctx context.Context, lines []string) error {
-	return s.write(ctx, func(fn func(string)) {
+	return s.write(ctx, func(fn func([]byte)) {
 		for _, l := range lines {
-			fn(l)
+			fn([]byte(l))
 		}
 	})
 }
 
-func (s *Sink) write(ctx context.Context, each func(func(string))) error {
+func (s *Sink) write(ctx context.Context, each func(func([]byte))) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Behind batches already spooled, a batch waits its turn.
@@ -268,26 +187,19 @@ func (s *Sink) write(ctx context.Context, each func(func(string))) error {
 		direct = false
 	}
 	var (
-		chunk    = make([]string, 0, s.cfg.BatchSize)
+		body     = s.body[:0] // the request being built: lines joined by newlines
+		lines    int          // in body
 		spooling *spoolWriter
 		failure  error // the spool could not be written
 		refused  error // InfluxDB refused the data itself
 		points   int
 	)
-	toSpool := func(l string) {
-		if spooling == nil && failure == nil {
-			spooling, failure = s.spool.begin()
-		}
-		if spooling != nil {
-			spooling.add(l)
-		}
-	}
 	flush := func() {
-		if len(chunk) == 0 {
+		if lines == 0 {
 			return
 		}
 		if direct {
-			if _, err := s.send(ctx, chunk); err != nil {
+			if err := s.sendBody(ctx, body, lines); err != nil {
 				direct = false
 				if rejected(err) {
 					refused = err
@@ -297,23 +209,33 @@ func (s *Sink) write(ctx context.Context, each func(func(string))) error {
 			}
 		}
 		if !direct && refused == nil {
-			for _, l := range chunk {
-				toSpool(l)
+			if spooling == nil && failure == nil {
+				spooling, failure = s.spool.begin()
+			}
+			if spooling != nil {
+				spooling.addLines(body, lines)
 			}
 		}
-		chunk = chunk[:0]
+		body, lines = body[:0], 0
 	}
-	each(func(l string) {
+	each(func(l []byte) {
 		points++
 		if refused != nil {
 			return
 		}
-		chunk = append(chunk, l)
-		if len(chunk) == s.cfg.BatchSize {
+		if lines > 0 {
+			body = append(body, '\n')
+		}
+		body = append(body, l...)
+		lines++
+		if lines == s.cfg.BatchSize {
 			flush()
 		}
 	})
 	flush()
+	if cap(body) <= maxKeptBody {
+		s.body = body[:0] // kept for the next batch (under s.mu)
+	}
 	switch {
 	case refused != nil:
 		if spooling != nil {
@@ -341,6 +263,17 @@ func (s *Sink) write(ctx context.Context, each func(func(string))) error {
 	}
 	s.m.SinkWrites.WithLabelValues(Name, "spooled").Inc()
 	s.wake()
+	return nil
+}
+
+// sendBody writes one request of n lines.
+func (s *Sink) sendBody(ctx context.Context, body []byte, n int) error {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	if err := s.writer.WriteRecord(wctx, string(body)); err != nil {
+		return describe(err, s.cfg)
+	}
+	s.m.SinkPoints.WithLabelValues(Name).Add(float64(n))
 	return nil
 }
 

@@ -123,10 +123,11 @@ func (s *spool) begin() (*spoolWriter, error) {
 	return w, nil
 }
 
-func (w *spoolWriter) add(line string) {
-	w.bw.WriteString(line)
+// addLines adds n lines, joined by newlines in body.
+func (w *spoolWriter) addLines(body []byte, n int) {
+	w.bw.Write(body)
 	w.bw.WriteByte('\n')
-	w.lines++
+	w.lines += n
 }
 
 func (w *spoolWriter) abort() {}

@@ -1,169 +1,140 @@
-// Command sweepbench measures a full sweep of the real rankpulse binary
-// against a local fake of the store endpoints with added latency:
+// Command sweepbench measures whole sweeps of the real rankpulse binary
+// (`rankpulse run --once`, a child process) against the local fake stores
+// of internal/fakestore and a real InfluxDB 1.8.10 (installed into
+// .cache/bin on first use, like `make test`). Each mode prints a table;
+// CPU seconds are user+sys from the child's rusage, peak RSS its VmHWM,
+// wall/floor the sweep's wall time over requests ÷ rate.
 //
-//	go run ./internal/cmd/sweepbench [-store appstore|googleplay] [-rate R] [-latency 50ms] [-influx URL]
+//	go run ./internal/cmd/sweepbench [-latency 50ms] [-rate R] [-concurrency C] [-countries all]
+//	    one sweep of 175 storefronts × 3 charts × {all, 6005} at depth 200
+//	go run ./internal/cmd/sweepbench -telegraf [-sources rss|default] [-runs 5]
+//	    rankpulse against Telegraf (inputs.http + json_v2 → outputs.influxdb_v2,
+//	    built from the Go module proxy into .cache/): the same 1,050 URLs of a
+//	    fake without latency, the same influxd, paired runs, medians
+//	go run ./internal/cmd/sweepbench -scale [-sizes 500,1000,2000,4000]
+//	    charts → CPU s, peak RSS, wall/floor, for both source modes
+//	go run ./internal/cmd/sweepbench -throughput [-rates 4,20,60]
+//	    wall/floor at each rate, concurrency 8, 50 ms latency
 //
-// It runs `rankpulse run --once` as a child process over every storefront ×
-// three charts × two categories and reports the wall time against its floor
-// (requests ÷ rate), the child's CPU seconds and peak RSS, the embedded
-// store's bytes per snapshot and, with -influx, the points InfluxDB holds.
+// SWEEPBENCH_CPUPROFILE=FILE has rankpulse write a CPU profile of its run
+// (RANKPULSE_CPUPROFILE); SWEEPBENCH_VERBOSE=1 shows the children's logs.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/rankpulse/rankpulse/internal/fakestore"
-	"github.com/rankpulse/rankpulse/internal/influxtest"
-	"github.com/rankpulse/rankpulse/sinks/influx"
-	"github.com/rankpulse/rankpulse/storage"
+	"github.com/rankpulse/rankpulse/chart"
 )
 
+type options struct {
+	latency     time.Duration
+	rate        float64
+	concurrency int
+	countries   string
+	categories  string
+	sources     string
+	depth       int
+	runs        int
+	sizes       []int
+	rates       []float64
+	influx      string
+	noInflux    bool
+}
+
 func main() {
-	store := flag.String("store", "appstore", "appstore or googleplay")
-	rate := flag.Float64("rate", 0, "store rate (requests per second; default: the store's default, 4 or 1)")
-	concurrency := flag.Int("concurrency", 0, "store concurrency (default: the store's default, 4 or 2)")
-	latency := flag.Duration("latency", 50*time.Millisecond, "fake store latency")
-	countries := flag.String("countries", "all", "countries of the job")
-	categories := flag.String("categories", "", `categories of the job (default: all, "6005" / all, COMMUNICATION)`)
-	influxURL := flag.String("influx", os.Getenv("RANKPULSE_INFLUX_URL"), "InfluxDB URL (empty: start one if influxd is installed, else none)")
+	var o options
+	compare := flag.Bool("telegraf", false, "compare CPU and memory with Telegraf on the same feeds (paired runs)")
+	scale := flag.Bool("scale", false, "the scaling table: charts → CPU s, peak RSS, wall/floor, both source modes")
+	through := flag.Bool("throughput", false, "wall/floor at several rates (-rates)")
+	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "fake store latency (-telegraf: none)")
+	flag.Float64Var(&o.rate, "rate", 0, "store rate, requests per second (default 4; -scale 100; -telegraf 100, the most a config allows)")
+	flag.IntVar(&o.concurrency, "concurrency", 0, "store concurrency (default 4; -scale, -throughput 8; -telegraf 8)")
+	flag.StringVar(&o.countries, "countries", "all", "countries of the job (comma-separated, or all)")
+	flag.StringVar(&o.categories, "categories", "all,6005", "categories of the job")
+	flag.StringVar(&o.sources, "sources", "default", `App Store sources: "default" (ws/charts + lookup, depth 200) or "rss" (legacy RSS, depth 100)`)
+	flag.IntVar(&o.runs, "runs", 0, "runs per figure; the median is shown (default 1; -telegraf 5)")
+	sizes := flag.String("sizes", "500,1000,2000,4000", "-scale: sweep sizes in charts")
+	rates := flag.String("rates", "4,20,60", "-throughput: rates")
+	flag.StringVar(&o.influx, "influx", os.Getenv("RANKPULSE_INFLUX_URL"), "InfluxDB URL (default: start one)")
+	flag.BoolVar(&o.noInflux, "no-influx", false, "run without the InfluxDB sink")
 	flag.Parse()
-	def := map[string]struct {
-		rate        float64
-		concurrency int
-		categories  string
-	}{"appstore": {4, 4, `all, "6005"`}, "googleplay": {1, 2, "all, COMMUNICATION"}}[*store]
-	if def.rate == 0 {
-		fmt.Fprintln(os.Stderr, "sweepbench: -store must be appstore or googleplay")
+	var err error
+	if o.sizes, err = parseList(*sizes, strconv.Atoi); err == nil {
+		o.rates, err = parseList(*rates, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+	}
+	if err != nil || (o.sources != "default" && o.sources != "rss") {
+		fmt.Fprintln(os.Stderr, "sweepbench: bad -sizes, -rates or -sources:", err)
 		os.Exit(2)
 	}
-	if *rate == 0 {
-		*rate = def.rate
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch {
+	case *compare:
+		err = benchTelegraf(ctx, o)
+	case *scale:
+		err = benchScale(ctx, o)
+	case *through:
+		err = benchThroughput(ctx, o)
+	default:
+		err = benchOne(ctx, o)
 	}
-	if *concurrency == 0 {
-		*concurrency = def.concurrency
-	}
-	if *categories == "" {
-		*categories = def.categories
-	}
-	if err := bench(*store, *rate, *concurrency, *latency, *countries, *categories, *influxURL); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "sweepbench:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(store string, rate float64, concurrency int, latency time.Duration, countries, categories, influxURL string) error {
-	dir, err := os.MkdirTemp("", "sweepbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
-	if influxURL == "" {
-		if bin := influxtest.Binary(); bin != "" {
-			srv, err := influxtest.StartServer(bin, filepath.Join(dir, "influxd"))
-			if err != nil {
-				return err
-			}
-			defer srv.Stop()
-			influxURL = srv.URL
-		}
-	}
-	sink := ""
-	db := fmt.Sprintf("sweepbench_%d", time.Now().Unix())
-	if influxURL != "" {
-		if _, err := influx.V1Query(context.Background(), influxURL, "", "", `CREATE DATABASE "`+db+`"`); err != nil {
-			return err
-		}
-		sink = fmt.Sprintf("sinks:\n  influxdb: {url: %s, bucket: %s}\n", influxURL, db)
-	}
-
-	apple := fakestore.NewApple(2000)
-	apple.Latency = latency
-	play := fakestore.NewPlay(2000)
-	play.Latency = latency
-	srv := httptest.NewServer(fakestore.Stores(apple, play))
-	defer srv.Close()
-
-	cfgPath := filepath.Join(dir, "rankpulse.yaml")
-	pacing := map[string]string{"appstore": "", "googleplay": ""}
-	pacing[store] = fmt.Sprintf("\n    rate: %g\n    concurrency: %d", rate, concurrency)
-	cfg := fmt.Sprintf(`data_dir: %s
-listen: ""
-log: {level: warn}
-stores:
-  appstore:
-    endpoints: {itunes: %[2]s, marketing: %[2]s}%[3]s
-  googleplay:
-    endpoints: {play: %[2]s}%[4]s
-jobs:
-  - name: bench
-    stores: [%[5]s]
-    countries: [%[6]s]
-    charts: [top-free, top-paid, top-grossing]
-    categories: {%[5]s: [%[7]s]}
-    depth: 200
-%[8]s`, filepath.Join(dir, "data"), srv.URL, pacing["appstore"], pacing["googleplay"], store, countries, categories, sink)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		return err
-	}
-
-	bin := filepath.Join(dir, "rankpulse")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/rankpulse").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	fmt.Printf("sweep: %s, countries [%s] × 3 charts × [%s], depth 200, rate %g/s, concurrency %d, fake latency %s\n", store, countries, categories, rate, concurrency, latency)
-	cmd := exec.Command(bin, "run", "--once", "--config", cfgPath)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	start := time.Now()
-	runErr := cmd.Run()
-	wall := time.Since(start)
-	fmt.Print(stderr.String())
-	if runErr != nil {
-		return fmt.Errorf("rankpulse run --once: %w", runErr)
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-
-	hits := append(apple.Hits(), play.Hits()...)
-	maxPerSecond := max(apple.MaxPerSecond(), play.MaxPerSecond())
-	byEP := map[string]int{}
-	for _, h := range hits {
-		byEP[h.Endpoint]++
-	}
-	floor := time.Duration(float64(len(hits)-1) / rate * float64(time.Second))
-	fmt.Printf("requests:        %d (%v), max %d in any second\n", len(hits), byEP, maxPerSecond)
-	fmt.Printf("wall time:       %s\n", wall.Round(time.Millisecond))
-	fmt.Printf("floor:           %s (requests ÷ rate)  → wall/floor = %.3f\n", floor.Round(time.Millisecond), wall.Seconds()/floor.Seconds())
-	fmt.Printf("cpu:             %.2f s (user+sys)\n", cpu.Seconds())
-	fmt.Printf("peak rss:        %.1f MiB\n", float64(ru.Maxrss)/1024)
-
-	sdb, err := storage.Open(context.Background(), filepath.Join(dir, "data"))
-	if err != nil {
-		return err
-	}
-	defer sdb.Close()
-	sdb.Checkpoint(context.Background())
-	st, err := sdb.Stats(context.Background())
-	if err != nil {
-		return err
-	}
-	fmt.Printf("embedded store:  %d snapshots, %d apps interned, %d bytes → %.0f bytes/snapshot\n", st.Snapshots, st.Apps, st.Bytes, float64(st.Bytes)/float64(max(st.Snapshots, 1)))
-	if influxURL != "" {
-		res, err := influx.V1Query(context.Background(), influxURL, "", db, `SELECT count("rank") FROM "app_rank"; SELECT count("entries") FROM "chart_scrape"`)
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		v, err := parse(strings.TrimSpace(f))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fmt.Printf("influxdb:        app_rank %v points, chart_scrape %v points (database %s)\n", res.Results[0].Series[0].Values[0][1], res.Results[1].Series[0].Values[0][1], db)
+		out = append(out, v)
 	}
-	return nil
+	return out, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// spec is the sweep of the -countries, -categories and -sources flags.
+func (o options) spec(rate float64, concurrency int) sweepSpec {
+	s := sweepSpec{rate: rate, concurrency: concurrency, depth: 200, categories: strings.Split(o.categories, ",")}
+	if o.sources == "rss" {
+		s.sources, s.depth = "rss", 100
+	}
+	if o.countries == "all" {
+		for _, c := range chart.Countries(chart.AppStore) {
+			s.countries = append(s.countries, c.Code)
+		}
+	} else {
+		s.countries = strings.Split(o.countries, ",")
+	}
+	return s
+}
+
+func median[T int | float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
