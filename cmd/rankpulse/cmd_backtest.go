@@ -12,6 +12,7 @@ import (
 
 	"github.com/rankpulse/rankpulse/alerts"
 	"github.com/rankpulse/rankpulse/chart"
+	"github.com/rankpulse/rankpulse/config"
 	"github.com/rankpulse/rankpulse/storage"
 )
 
@@ -35,37 +36,11 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 	// input is read again from the start into a temporary store, which
 	// hands it back in time order (bad lines from there on are reported
 	// then). Stdin is kept in a temporary file as it is read, for that.
-	name := *input
-	var src io.Reader
-	var rewind func() (io.Reader, error)
-	if *input == "-" {
-		name = "stdin"
-		tmp, err := os.CreateTemp("", "rankpulse-backtest-*.jsonl")
-		if err != nil {
-			return fmt.Errorf("backtest: %w", err)
-		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
-		src = io.TeeReader(c.stdin, tmp)
-		rewind = func() (io.Reader, error) {
-			if _, err := io.Copy(tmp, c.stdin); err != nil {
-				return nil, fmt.Errorf("backtest: read stdin: %w", err)
-			}
-			_, err := tmp.Seek(0, io.SeekStart)
-			return tmp, err
-		}
-	} else {
-		f, err := openInput(*input)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		src = f
-		rewind = func() (io.Reader, error) {
-			_, err := f.Seek(0, io.SeekStart)
-			return f, err
-		}
+	name, src, rewind, closeInput, err := c.backtestInput(*input)
+	if err != nil {
+		return err
 	}
+	defer closeInput()
 
 	watch := cfg.WatchIndex()
 	var (
@@ -120,6 +95,12 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 	if _, err := c.stdout.Write(out.Bytes()); err != nil {
 		return err
 	}
+	return c.backtestSummary(cfg, name, n, watched, bad)
+}
+
+// backtestSummary tells stderr what backtest found, and why it may have
+// found nothing; bad lines make it fail.
+func (c *cli) backtestSummary(cfg *config.Config, name string, n, watched, bad int) error {
 	fmt.Fprintf(c.stderr, "backtest: %d alerts from %s\n", n, name)
 	if n == 0 && cfg.Alerts.WatchOnly {
 		why := "the watched apps in it did not move enough to alert"
@@ -133,6 +114,39 @@ func (c *cli) backtestCmd(ctx context.Context, args []string) error {
 		return &exitError{exitFailure}
 	}
 	return nil
+}
+
+// backtestInput opens the input of backtest (a file, or - for stdin) and
+// returns it with a way to read it again from the start: stdin is kept in
+// a temporary file as it is read. closeInput removes what it made.
+func (c *cli) backtestInput(input string) (name string, src io.Reader, rewind func() (io.Reader, error), closeInput func(), err error) {
+	if input != "-" {
+		f, err := openInput(input)
+		if err != nil {
+			return "", nil, nil, nil, err
+		}
+		rewind = func() (io.Reader, error) {
+			_, err := f.Seek(0, io.SeekStart)
+			return f, err
+		}
+		return input, f, rewind, func() { f.Close() }, nil
+	}
+	tmp, err := os.CreateTemp("", "rankpulse-backtest-*.jsonl")
+	if err != nil {
+		return "", nil, nil, nil, fmt.Errorf("backtest: %w", err)
+	}
+	rewind = func() (io.Reader, error) {
+		if _, err := io.Copy(tmp, c.stdin); err != nil {
+			return nil, fmt.Errorf("backtest: read stdin: %w", err)
+		}
+		_, err := tmp.Seek(0, io.SeekStart)
+		return tmp, err
+	}
+	closeInput = func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}
+	return "stdin", io.TeeReader(c.stdin, tmp), rewind, closeInput, nil
 }
 
 // errDisorder stops a stream replay at a snapshot older than the one

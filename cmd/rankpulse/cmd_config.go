@@ -97,6 +97,20 @@ func (c *cli) configCheck(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintln(c.stdout, "  sinks: embedded store only")
 	}
+	problems = append(problems, c.checkWebhooks(ctx, cfg)...)
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(c.stderr, "%s: %s\n", name, p)
+		}
+		return &exitError{exitUsage}
+	}
+	return nil
+}
+
+// checkWebhooks prints each webhook with its outbox and returns the
+// problems of those disabled or rejecting.
+func (c *cli) checkWebhooks(ctx context.Context, cfg *config.Config) []string {
+	var problems []string
 	for _, w := range cfg.Alerts.Webhooks {
 		line := fmt.Sprintf("  webhook %s: %s to %s", w.Name, w.Format, hostOf(w.URL.Value()))
 		if db, err := c.openExisting(ctx, cfg); err == nil {
@@ -116,13 +130,7 @@ func (c *cli) configCheck(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintln(c.stdout, line)
 	}
-	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintf(c.stderr, "%s: %s\n", name, p)
-		}
-		return &exitError{exitUsage}
-	}
-	return nil
+	return problems
 }
 
 func hostOf(raw string) string {

@@ -48,16 +48,11 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var in io.Reader = c.stdin
-	name := "stdin"
-	if *input != "-" {
-		f, err := openInput(*input)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in, name = f, *input
+	in, name, err := c.open(*input)
+	if err != nil {
+		return err
 	}
+	defer in.Close()
 	d, err := c.openDaemon(ctx, cfg, c.logger(cfg, slog.LevelWarn))
 	if err != nil {
 		return err
@@ -119,6 +114,18 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s holds no snapshot: nothing was imported (is it the right file? `rankpulse export` writes the format)", name)
 	}
 	return nil
+}
+
+// open opens an --input: a file, or stdin for "-".
+func (c *cli) open(input string) (io.ReadCloser, string, error) {
+	if input == "-" {
+		return io.NopCloser(c.stdin), "stdin", nil
+	}
+	f, err := openInput(input)
+	if err != nil {
+		return nil, "", err
+	}
+	return f, input, nil
 }
 
 func (c *cli) exportCmd(ctx context.Context, args []string) error {

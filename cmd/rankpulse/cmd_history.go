@@ -59,32 +59,9 @@ func (c *cli) historyCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ids := map[string]string{} // store → id
-	if *watch != "" {
-		var found *config.Watch
-		for i := range cfg.Watch {
-			if cfg.Watch[i].Name == *watch {
-				found = &cfg.Watch[i]
-			}
-		}
-		if found == nil {
-			return usagef("--watch %q is not in the watch list (%s)", *watch, watchNames(cfg))
-		}
-		for _, s := range chart.Stores {
-			if id := found.ID(s); id != "" {
-				ids[s] = id
-			}
-		}
-	} else {
-		for _, s := range chart.Stores {
-			ids[s] = *app
-		}
-	}
-	if *store != "" {
-		ids = map[string]string{*store: ids[*store]}
-		if ids[*store] == "" {
-			return usagef("--watch %s has no %s id", *watch, *store)
-		}
+	ids, err := historyIDs(cfg, *app, *watch, *store)
+	if err != nil {
+		return err
 	}
 	db, err := c.openExisting(ctx, cfg)
 	if err != nil {
@@ -119,6 +96,39 @@ func (c *cli) historyCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("no stored snapshots for %s since %s matching these filters", what, from.Format(time.RFC3339))
 	}
 	return writeHistory(c, *format, points, ids)
+}
+
+// historyIDs returns the app's id in each store history reads: --app's in
+// every store, or --watch's ids; with --store, that store's alone.
+func historyIDs(cfg *config.Config, app, watch, store string) (map[string]string, error) {
+	ids := map[string]string{} // store → id
+	if watch != "" {
+		var found *config.Watch
+		for i := range cfg.Watch {
+			if cfg.Watch[i].Name == watch {
+				found = &cfg.Watch[i]
+			}
+		}
+		if found == nil {
+			return nil, usagef("--watch %q is not in the watch list (%s)", watch, watchNames(cfg))
+		}
+		for _, s := range chart.Stores {
+			if id := found.ID(s); id != "" {
+				ids[s] = id
+			}
+		}
+	} else {
+		for _, s := range chart.Stores {
+			ids[s] = app
+		}
+	}
+	if store != "" {
+		ids = map[string]string{store: ids[store]}
+		if ids[store] == "" {
+			return nil, usagef("--watch %s has no %s id", watch, store)
+		}
+	}
+	return ids, nil
 }
 
 // compareCategory orders "all" first, then the store's ids.

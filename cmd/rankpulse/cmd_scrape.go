@@ -57,61 +57,13 @@ func (c *cli) scrapeCmd(ctx context.Context, args []string) error {
 	}
 	prog := newProgress(c.stderr, total, isTerminal(c.stderr))
 	slot := chart.SlotTime(time.Now())
-	var snaps []chart.Snapshot
-	collect := func(s chart.Snapshot) {
-		snaps = append(snaps, s)
-		prog.add(s)
-	}
-	if *save {
-		d, err := c.openDaemon(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		defer d.Close(context.Background())
-		var mu sync.Mutex
-		d.Sweep(ctx, job, slot, func(s chart.Snapshot) { mu.Lock(); collect(s); mu.Unlock() })
-	} else {
-		scr, err := daemon.NewScrapers(cfg, log, metrics.New())
-		if err != nil {
-			return err
-		}
-		watch := cfg.WatchIndex()
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for store, reqs := range daemon.Requests(job) {
-			if sc, ok := scr[store]; ok {
-				wg.Go(func() {
-					sc.Sweep(ctx, slot, reqs, func(s chart.Snapshot) {
-						for i, e := range s.Entries {
-							s.Entries[i].Watch = watch[s.Store][e.AppID]
-						}
-						mu.Lock()
-						collect(s)
-						mu.Unlock()
-					})
-				})
-			}
-		}
-		wg.Wait()
+	snaps, err := c.scrapeSweep(ctx, cfg, log, job, slot, *save, prog.add)
+	if err != nil {
+		return err
 	}
 	prog.finish()
-	order := map[chart.Key]int{}
-	for i, k := range append(job.Keys(chart.AppStore), job.Keys(chart.GooglePlay)...) {
-		order[k] = i
-	}
-	slices.SortFunc(snaps, func(a, b chart.Snapshot) int { return order[a.Key()] - order[b.Key()] })
-	if *format == "jsonl" {
-		w := chart.NewWriter(c.stdout)
-		for i := range snaps {
-			if err := w.Write(&snaps[i]); err != nil {
-				return err
-			}
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-	} else {
-		printTables(c.stdout, snaps)
+	if err := c.printSnapshots(job, snaps, *format); err != nil {
+		return err
 	}
 	failed := 0
 	for _, s := range snaps {
@@ -124,6 +76,70 @@ func (c *cli) scrapeCmd(ctx context.Context, args []string) error {
 		return &exitError{exitPartial}
 	}
 	return nil
+}
+
+// scrapeSweep reads job's charts, through the daemon (stored and written
+// to the sinks) with save, else straight from the scrapers; each snapshot
+// goes to seen as it comes.
+func (c *cli) scrapeSweep(ctx context.Context, cfg *config.Config, log *slog.Logger, job config.Job, slot time.Time, save bool, seen func(chart.Snapshot)) ([]chart.Snapshot, error) {
+	var mu sync.Mutex
+	var snaps []chart.Snapshot
+	collect := func(s chart.Snapshot) {
+		mu.Lock()
+		defer mu.Unlock()
+		snaps = append(snaps, s)
+		seen(s)
+	}
+	if save {
+		d, err := c.openDaemon(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close(context.Background())
+		d.Sweep(ctx, job, slot, collect)
+		return snaps, nil
+	}
+	scr, err := daemon.NewScrapers(cfg, log, metrics.New())
+	if err != nil {
+		return nil, err
+	}
+	watch := cfg.WatchIndex()
+	var wg sync.WaitGroup
+	for store, reqs := range daemon.Requests(job) {
+		if sc, ok := scr[store]; ok {
+			wg.Go(func() {
+				sc.Sweep(ctx, slot, reqs, func(s chart.Snapshot) {
+					for i, e := range s.Entries {
+						s.Entries[i].Watch = watch[s.Store][e.AppID]
+					}
+					collect(s)
+				})
+			})
+		}
+	}
+	wg.Wait()
+	return snaps, nil
+}
+
+// printSnapshots writes snaps in the job's order of charts, as tables or
+// JSON lines.
+func (c *cli) printSnapshots(job config.Job, snaps []chart.Snapshot, format string) error {
+	order := map[chart.Key]int{}
+	for i, k := range append(job.Keys(chart.AppStore), job.Keys(chart.GooglePlay)...) {
+		order[k] = i
+	}
+	slices.SortFunc(snaps, func(a, b chart.Snapshot) int { return order[a.Key()] - order[b.Key()] })
+	if format != "jsonl" {
+		printTables(c.stdout, snaps)
+		return nil
+	}
+	w := chart.NewWriter(c.stdout)
+	for i := range snaps {
+		if err := w.Write(&snaps[i]); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
 }
 
 // scrapeJob turns scrape's flags into a job, checking each value.
