@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -21,8 +22,9 @@ import (
 	"github.com/rankpulse/rankpulse/config"
 )
 
-// stateVersion is the layout MarshalBinary writes.
-const stateVersion = 1
+// stateVersion is the layout MarshalBinary writes. 2: a chart's last read
+// is packed hashes and ranks (volatility.prev), not ids and ranks.
+const stateVersion = 2
 
 // Fingerprint identifies the settings an engine's state was built under: a
 // state is only good for an engine with the same alert settings and watch
@@ -41,6 +43,24 @@ func Fingerprint(cfg config.Alerts, watch map[string]map[string]string) string {
 // MarshalBinary returns the engine's state.
 func (e *Engine) MarshalBinary() ([]byte, error) {
 	w := &writer{}
+	e.writeState(w)
+	return w.buf, nil
+}
+
+// WriteState writes the engine's state, the bytes MarshalBinary returns, to
+// out in pieces of about stateChunk bytes: a daemon of thousands of charts
+// checkpoints megabytes, which it need not hold whole.
+func (e *Engine) WriteState(out io.Writer) error {
+	w := &writer{out: out, buf: make([]byte, 0, stateChunk+stateChunk/4)}
+	e.writeState(w)
+	w.flush()
+	return w.err
+}
+
+// stateChunk is how much WriteState buffers before it writes.
+const stateChunk = 64 << 10
+
+func (e *Engine) writeState(w *writer) {
 	w.u(stateVersion)
 	w.i(int64(e.evals))
 	keys := make([]*chartState, 0, len(e.charts))
@@ -51,6 +71,7 @@ func (e *Engine) MarshalBinary() ([]byte, error) {
 	w.u(uint64(len(keys)))
 	for _, cs := range keys {
 		w.chart(cs)
+		w.spill()
 	}
 	countries := sortedKeys(e.presence, func(c countryKey) string { return c.store + "/" + c.country })
 	w.u(uint64(len(countries)))
@@ -71,6 +92,7 @@ func (e *Engine) MarshalBinary() ([]byte, error) {
 			w.i(int64(p.absent))
 			w.b(p.alerted)
 		}
+		w.spill()
 	}
 	events := sortedKeys(e.events, func(k eventKey) string { return k.store + "/" + k.app })
 	w.u(uint64(len(events)))
@@ -90,8 +112,8 @@ func (e *Engine) MarshalBinary() ([]byte, error) {
 		}
 		w.i(int64(ev.revision))
 		w.key(ev.chartKey)
+		w.spill()
 	}
-	return w.buf, nil
 }
 
 func (w *writer) chart(cs *chartState) {
@@ -104,11 +126,9 @@ func (w *writer) chart(cs *chartState) {
 			w.u(uint64(math.Float32bits(c)))
 		}
 	}
-	prev := sortedKeys(cs.vol.prev, func(s string) string { return s })
-	w.u(uint64(len(prev)))
-	for _, app := range prev {
-		w.s(app)
-		w.u(uint64(cs.vol.prev[app]))
+	w.u(uint64(len(cs.vol.prev)))
+	for _, p := range cs.vol.prev {
+		w.u(p)
 	}
 	apps := sortedKeys(cs.apps, func(s string) string { return s })
 	w.u(uint64(len(apps)))
@@ -203,10 +223,12 @@ func (r *reader) chart() *chartState {
 		}
 	}
 	if n := r.n(); n > 0 {
-		cs.vol.prev = make(map[string]uint16, n)
+		cs.vol.prev = make([]uint64, 0, n)
 		for ; n > 0 && r.err == nil; n-- {
-			app := r.s()
-			cs.vol.prev[app] = uint16(r.u())
+			cs.vol.prev = append(cs.vol.prev, r.u())
+		}
+		if r.err == nil && !slices.IsSorted(cs.vol.prev) {
+			r.err = errors.New("a chart's last read is out of order")
 		}
 	}
 	for n := r.n(); n > 0 && r.err == nil; n-- {
@@ -232,7 +254,30 @@ func sortedKeys[K comparable, V any](m map[K]V, name func(K) string) []K {
 	return keys
 }
 
-type writer struct{ buf []byte }
+// writer appends the state's numbers and strings to buf; with out set,
+// spill and flush hand buf to out (the first write error sticks in err).
+type writer struct {
+	buf []byte
+	out io.Writer
+	err error
+}
+
+// spill writes buf to out once it holds stateChunk bytes.
+func (w *writer) spill() {
+	if w.out != nil && len(w.buf) >= stateChunk {
+		w.flush()
+	}
+}
+
+func (w *writer) flush() {
+	if w.out == nil || len(w.buf) == 0 {
+		return
+	}
+	if w.err == nil {
+		_, w.err = w.out.Write(w.buf)
+	}
+	w.buf = w.buf[:0]
+}
 
 func (w *writer) u(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }
 func (w *writer) i(v int64)  { w.buf = binary.AppendVarint(w.buf, v) }

@@ -47,6 +47,17 @@ func TestCheckpointRestoresTheEngineExactly(t *testing.T) {
 		if !bytes.Equal(state, again) {
 			t.Fatal("two checkpoints of one state differ")
 		}
+		// WriteState writes the same bytes, in pieces.
+		pieces := &countingWriter{}
+		if err := a.WriteState(pieces); err != nil || !bytes.Equal(pieces.buf.Bytes(), state) {
+			t.Fatalf("WriteState wrote %d bytes (err %v), MarshalBinary %d; not the same", pieces.buf.Len(), err, len(state))
+		}
+		if len(state) > 2*64<<10 && pieces.writes < 2 {
+			t.Errorf("%d bytes of state in %d writes: WriteState holds the state whole", len(state), pieces.writes)
+		}
+		if err := a.WriteState(failingWriter{}); err == nil {
+			t.Error("WriteState to a failing writer: no error")
+		}
 		b := alerts.New(cfg, watch)
 		if err := b.UnmarshalBinary(state); err != nil {
 			t.Fatal(err)
@@ -125,3 +136,17 @@ func FuzzUnmarshalState(f *testing.F) {
 		g.Evaluate(slots[30][0].Time, slots[30])
 	})
 }
+
+type countingWriter struct {
+	buf    bytes.Buffer
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.buf.Write(p)
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }

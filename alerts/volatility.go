@@ -7,6 +7,7 @@ package alerts
 
 import (
 	"math"
+	"slices"
 
 	"github.com/rankpulse/rankpulse/chart"
 )
@@ -40,10 +41,13 @@ const (
 // read to the next.
 type volatility struct {
 	step moves
-	// prev is each app's rank in the last complete read. (The map of the
-	// read being observed is made anew each time: kept for reuse, it
-	// doubled what every chart holds between sweeps.)
-	prev map[string]uint16
+	// prev is the last complete read: per app, its id's hash in the high
+	// 48 bits and its rank in the low 16, sorted. Eight bytes an app, not
+	// a map's few dozen: every chart of every sweep keeps one between
+	// sweeps. Two ids of one chart sharing a 48-bit hash (about one chance
+	// in 10^10 for a 200-app chart) would only pair two moves of the
+	// histogram wrongly.
+	prev []uint64
 }
 
 // moves is a decayed histogram of |Δ ln rank| per band.
@@ -51,35 +55,59 @@ type moves [nbands][volBins]float32
 
 // observe adds the moves between the last complete read and this one.
 func (v *volatility) observe(entries []chart.Entry, depth int) {
-	next := make(map[string]uint16, len(entries))
+	next := make([]uint64, 0, len(entries))
 	for _, en := range entries {
-		next[en.AppID] = uint16(min(en.Rank, math.MaxUint16))
+		next = append(next, packRank(en.AppID, en.Rank))
 	}
+	slices.Sort(next)
 	if v.prev != nil {
 		v.step.observe(v.prev, next, depth+1, volDecay)
 	}
 	v.prev = next
 }
 
-// observe decays the histogram and adds the moves from before to after:
-// apps in both, and apps that came in from below the chart or fell out of
-// it (at below = depth+1), which is how a churning chart churns.
-func (h *moves) observe(before, after map[string]uint16, below int, decay float32) {
+const rankBits = 16
+
+// packRank packs an app id's hash and its rank (at most 65535).
+func packRank(app string, rank int) uint64 {
+	return appHash(app)<<rankBits | uint64(min(rank, math.MaxUint16))
+}
+
+// appHash is FNV-1a of the id, to 48 bits. It is stable across builds and
+// processes: checkpoints store it.
+func appHash(app string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(app); i++ {
+		h ^= uint64(app[i])
+		h *= 1099511628211
+	}
+	return h >> rankBits
+}
+
+// observe decays the histogram and adds the moves from before to after
+// (both sorted packed reads): apps in both, and apps that came in from
+// below the chart or fell out of it (at below = depth+1), which is how a
+// churning chart churns.
+func (h *moves) observe(before, after []uint64, below int, decay float32) {
 	for b := range h {
 		for i := range h[b] {
 			h[b][i] *= decay
 		}
 	}
-	for app, r := range after {
-		if p, ok := before[app]; ok {
-			h.add(int(p), int(r))
-		} else {
-			h.add(below, int(r))
-		}
-	}
-	for app, p := range before {
-		if _, ok := after[app]; !ok {
-			h.add(int(p), below) // left the chart
+	const mask = 1<<rankBits - 1
+	i, j := 0, 0
+	for i < len(before) || j < len(after) {
+		switch {
+		case j == len(after) || (i < len(before) && before[i]>>rankBits < after[j]>>rankBits):
+			h.add(int(before[i]&mask), below) // left the chart
+			i++
+		case i == len(before) || after[j]>>rankBits < before[i]>>rankBits:
+			h.add(below, int(after[j]&mask)) // came in from below
+			j++
+		default:
+			h.add(int(before[i]&mask), int(after[j]&mask))
+			i++
+			j++
 		}
 	}
 }

@@ -322,12 +322,11 @@ func (d *Daemon) record(ctx context.Context, ev evaluation, checkpoint bool) ([]
 // saveState writes the engine's state as of evaluation seq in tx. The
 // caller holds d.emu.
 func (d *Daemon) saveState(ctx context.Context, tx storage.WriteTx, seq int64) error {
-	state, err := d.engine.MarshalBinary()
-	if err != nil {
-		return err
-	}
 	now := time.Now()
-	if err := tx.SaveEngineState(ctx, storage.EngineState{Seq: seq, Fingerprint: d.alerts.fingerprint, Saved: now, State: state}); err != nil {
+	// Written in parts as it is encoded: the state of a few thousand
+	// charts is megabytes, and held whole (and copied into SQLite whole)
+	// it was the biggest moment of a sweep's memory.
+	if err := tx.SaveEngineState(ctx, storage.EngineState{Seq: seq, Fingerprint: d.alerts.fingerprint, Saved: now, Write: d.engine.WriteState}); err != nil {
 		return err
 	}
 	d.alerts.lastCheckpoint, d.alerts.checkpointSeq = now, seq

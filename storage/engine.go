@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -33,18 +34,76 @@ type EngineState struct {
 	Fingerprint string // the settings it was built under
 	Saved       time.Time
 	State       []byte
+	// Write, when set, writes the state instead of State: a state of
+	// megabytes (thousands of charts) then goes to the store in parts,
+	// never whole in memory (alerts.Engine.WriteState). EngineState reads
+	// it back into State.
+	Write func(io.Writer) error
 }
 
+// statePart is the most one row of engine_state_parts holds.
+const statePart = 256 << 10
+
 // SaveEngineState stores the engine's checkpoint in the transaction that
-// marks its last evaluation, replacing the one before.
+// marks its last evaluation, replacing the one before. A state given as
+// Write goes in parts of statePart bytes (engine_state.state is then
+// empty).
 func (tx *Tx) SaveEngineState(ctx context.Context, st EngineState) error {
+	state := st.State
+	if st.Write != nil {
+		state = []byte{}
+	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO engine_state (id, seq, fingerprint, saved, state) VALUES (1, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, fingerprint = excluded.fingerprint, saved = excluded.saved, state = excluded.state`,
-		st.Seq, st.Fingerprint, st.Saved.UnixMilli(), st.State)
+		st.Seq, st.Fingerprint, st.Saved.UnixMilli(), state)
+	if err == nil {
+		_, err = tx.ExecContext(ctx, `DELETE FROM engine_state_parts`)
+	}
+	if err == nil && st.Write != nil {
+		pw := &partWriter{ctx: ctx, tx: tx, buf: make([]byte, 0, statePart)}
+		if err = st.Write(pw); err == nil {
+			err = pw.flush()
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("storage: save the alert engine's state: %w", err)
 	}
 	return nil
+}
+
+// partWriter stores what is written to it as rows of engine_state_parts.
+type partWriter struct {
+	ctx  context.Context
+	tx   *Tx
+	buf  []byte
+	part int
+	err  error
+}
+
+func (w *partWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && w.err == nil {
+		k := min(len(p), statePart-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		if len(w.buf) == statePart {
+			w.err = w.flush()
+		}
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	return n, nil
+}
+
+func (w *partWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.tx.ExecContext(w.ctx, `INSERT INTO engine_state_parts (part, data) VALUES (?, ?)`, w.part, w.buf)
+	w.part++
+	w.buf = w.buf[:0]
+	return err
 }
 
 // EngineState returns the stored checkpoint, and false when there is none.
@@ -59,7 +118,34 @@ func (d *DB) EngineState(ctx context.Context) (EngineState, bool, error) {
 		return st, false, fmt.Errorf("storage: read the alert engine's state: %w", err)
 	}
 	st.Saved = time.UnixMilli(saved).UTC()
+	if len(st.State) == 0 {
+		if st.State, err = d.stateParts(ctx); err != nil {
+			return st, false, fmt.Errorf("storage: read the alert engine's state: %w", err)
+		}
+	}
 	return st, true, nil
+}
+
+// stateParts reads a state stored in parts, in order.
+func (d *DB) stateParts(ctx context.Context) ([]byte, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT part, data FROM engine_state_parts ORDER BY part`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var state []byte
+	for want := 0; rows.Next(); want++ {
+		var part int
+		var data []byte
+		if err := rows.Scan(&part, &data); err != nil {
+			return nil, err
+		}
+		if part != want {
+			return nil, fmt.Errorf("part %d of the state is missing", want)
+		}
+		state = append(state, data...)
+	}
+	return state, rows.Err()
 }
 
 // LastEvalSeq returns the number of the newest evaluation (0: none).

@@ -29,7 +29,15 @@ CREATE TABLE IF NOT EXISTS engine_state (
 	seq         INTEGER NOT NULL, -- the last evaluation folded into state
 	fingerprint TEXT NOT NULL,    -- the alert settings it was built under
 	saved       INTEGER NOT NULL, -- unix ms
-	state       BLOB NOT NULL
+	state       BLOB NOT NULL     -- empty: the state is in engine_state_parts
+);
+-- A large state in parts of 256 KiB, in order (Tx.SaveEngineState). Added
+-- without a schema version of its own: an older build reads the empty
+-- state as an unreadable checkpoint and rebuilds its engine from the
+-- history, which is what it does with any checkpoint it cannot read.
+CREATE TABLE IF NOT EXISTS engine_state_parts (
+	part INTEGER PRIMARY KEY,
+	data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS snapshots_by_eval ON snapshots (eval_seq) WHERE eval_seq IS NOT NULL;
 `

@@ -167,7 +167,7 @@ var order = []string{"meta", "charts", "apps", "snapshots", "alerts", "outbox"}
 
 // notCopied are tables a recovery leaves out: the alert engine's
 // checkpoint describes the file as it was, not what was recovered of it.
-var notCopied = []string{"engine_state"}
+var notCopied = []string{"engine_state", "engine_state_parts"}
 
 func (rc *recovery) run() error {
 	if err := rc.checkVersion(); err != nil {

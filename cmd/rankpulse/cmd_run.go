@@ -62,6 +62,7 @@ func (c *cli) runCmd(ctx context.Context, args []string) error {
 			notFetched += s.NotFetched
 		}
 	}
+	heapProfile(c.stderr)
 	if held := d.Held(); held > 0 {
 		fmt.Fprintf(c.stderr, "rankpulse: the embedded store in %s refused %d snapshot(s) to the end (%s): they reached the sinks but are not stored, and are lost with this process; %s, then run again\n",
 			cfg.DataDir, held, d.StoreFault(), daemon.Advice(d.StoreFault()))

@@ -270,7 +270,7 @@ func (m *model) healthLines(now time.Time) []healthLine {
 	for _, c := range m.charts {
 		r := &c.rings[tierDay]
 		for p, s := range r.slot {
-			if s == 0 || int64(s) < since {
+			if int64(s) < since {
 				continue
 			}
 			st := r.state[p]

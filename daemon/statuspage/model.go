@@ -83,13 +83,16 @@ const (
 	maxSources   = 1<<(8-stSourceBits) - 1
 )
 
-// ring is one tier of one chart: per bucket, the slot of the snapshot kept,
-// its state, and a code per watched app.
+// ring is one tier of one chart: the buckets that hold a snapshot, oldest
+// first, each with the slot of the snapshot kept, its state and a code per
+// watched app. It is sparse: a chart read hourly fills 24 of the day tier's
+// 288 buckets, and one read once (run --once, a fresh start) holds one
+// bucket per tier, not 636.
 type ring struct {
-	head  int64    // absolute index (slot / width) of the newest bucket
-	slot  []uint32 // 0: empty
+	head  int64    // absolute index (slot / width) of the newest bucket; -1: none
+	slot  []uint32 // per kept bucket, ascending
 	state []uint8
-	codes []code // bucket-major: codes[bucket*apps + app]
+	codes []code // bucket-major: codes[i*apps + app]
 }
 
 // chartSum is what the status page keeps of one chart.
@@ -196,8 +199,9 @@ func newModel(watch []config.Watch) *model {
 	return m
 }
 
-// bytesPerChart estimates what one chart costs: per bucket of every tier a
-// slot, a state and a code per watched app; plus the newest standing.
+// bytesPerChart estimates what one chart costs at most: per bucket of every
+// tier a slot, a state and a code per watched app (when every bucket holds
+// a snapshot); plus the newest standing.
 func bytesPerChart(apps int) int {
 	return bucketsPerChart*(4+1+apps) + apps*(1+1+4) + 256
 }
@@ -288,8 +292,7 @@ func (m *model) chart(k chart.Key) *chartSum {
 	apps := len(m.apps[k.Store])
 	c := &chartSum{key: k, apps: apps, cur: make([]code, apps), known: make([]code, apps), knownAt: make([]uint32, apps)}
 	for t := range numTiers {
-		n := tiers[t].n
-		c.rings[t] = ring{head: -1, slot: make([]uint32, n), state: make([]uint8, n), codes: make([]code, n*apps)}
+		c.rings[t] = ring{head: -1}
 	}
 	m.charts[k] = c
 	g := groupKey{k.Store, k.Chart, k.Category}
@@ -324,29 +327,44 @@ func (r *ring) put(t tierID, slot uint32, st uint8, codes []code, preferComplete
 	idx := int64(slot) / w
 	switch {
 	case idx > r.head:
-		from := max(r.head+1, idx-n+1)
-		for i := from; i <= idx; i++ {
-			p := i % n
-			r.slot[p], r.state[p] = 0, 0
-			clear(r.codes[p*int64(len(codes)) : (p+1)*int64(len(codes))])
-		}
 		r.head = idx
+		r.evict(w, idx-n)
 	case idx <= r.head-n:
 		return // older than the tier keeps
 	}
-	p := idx % n
-	if old := r.slot[p]; old != 0 {
-		oldComplete, newComplete := r.state[p]&stComplete != 0, st&stComplete != 0
-		switch {
-		case preferComplete && oldComplete && !newComplete:
-			return
-		case preferComplete && newComplete && !oldComplete:
-		case slot < old:
-			return
-		}
+	apps := len(codes)
+	i, found := slices.BinarySearchFunc(r.slot, idx, func(s uint32, idx int64) int { return cmp.Compare(int64(s)/w, idx) })
+	if !found {
+		r.slot = slices.Insert(r.slot, i, slot)
+		r.state = slices.Insert(r.state, i, st)
+		r.codes = slices.Insert(r.codes, i*apps, codes...)
+		return
 	}
-	r.slot[p], r.state[p] = slot, st
-	copy(r.codes[p*int64(len(codes)):], codes)
+	oldComplete, newComplete := r.state[i]&stComplete != 0, st&stComplete != 0
+	switch {
+	case preferComplete && oldComplete && !newComplete:
+		return
+	case preferComplete && newComplete && !oldComplete:
+	case slot < r.slot[i]:
+		return
+	}
+	r.slot[i], r.state[i] = slot, st
+	copy(r.codes[i*apps:], codes)
+}
+
+// evict drops the buckets at index oldest and older.
+func (r *ring) evict(w, oldest int64) {
+	k := 0
+	for k < len(r.slot) && int64(r.slot[k])/w <= oldest {
+		k++
+	}
+	if k == 0 {
+		return
+	}
+	apps := len(r.codes) / len(r.slot)
+	r.slot = slices.Delete(r.slot, 0, k)
+	r.state = slices.Delete(r.state, 0, k)
+	r.codes = slices.Delete(r.codes, 0, k*apps)
 }
 
 // sample is one bucket of one app's series.
@@ -359,16 +377,10 @@ type sample struct {
 // (unix seconds), oldest first. Callers hold m.mu (read).
 func (c *chartSum) series(t tierID, app int, from, to int64) []sample {
 	r := &c.rings[t]
-	if r.head < 0 {
-		return nil
-	}
-	w, n := tiers[t].width, int64(tiers[t].n)
-	lo, hi := max(from/w, r.head-n+1), min(to/w, r.head)
 	var out []sample
-	for i := lo; i <= hi; i++ {
-		p := i % n
-		if s := r.slot[p]; s != 0 && int64(s) >= from && int64(s) <= to {
-			out = append(out, sample{t: int64(s), c: r.codes[p*int64(c.apps)+int64(app)]})
+	for i, s := range r.slot {
+		if int64(s) >= from && int64(s) <= to {
+			out = append(out, sample{t: int64(s), c: r.codes[i*c.apps+app]})
 		}
 	}
 	return out

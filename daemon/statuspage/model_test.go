@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,12 +43,17 @@ func TestCodes(t *testing.T) {
 }
 
 func TestRingBuckets(t *testing.T) {
-	r := ring{head: -1, slot: make([]uint32, 168), state: make([]uint8, 168), codes: make([]code, 168)}
+	r := ring{head: -1}
 	at := func(h int, minute int) uint32 { return uint32(1_700_000_000/3600*3600 + h*3600 + minute*60) }
-	get := func(h int) (uint32, code) {
-		p := (int64(at(h, 0)) / 3600) % 168
-		return r.slot[p], r.codes[p]
+	bucket := func(r *ring, width int64, slot uint32) (uint32, code) {
+		for i, s := range r.slot {
+			if int64(s)/width == int64(slot)/width {
+				return s, r.codes[i]
+			}
+		}
+		return 0, codeNone
 	}
+	get := func(h int) (uint32, code) { return bucket(&r, 3600, at(h, 0)) }
 	r.put(tierWeek, at(0, 7), stComplete, []code{5}, true)
 	r.put(tierWeek, at(0, 30), 0, []code{codeUnknown}, true) // newer but incomplete
 	if s, c := get(0); s != at(0, 7) || c != 5 {
@@ -74,11 +80,29 @@ func TestRingBuckets(t *testing.T) {
 		t.Errorf("head %d", r.head)
 	}
 	// Without preferComplete (the day tier), the newest read wins.
-	d := ring{head: -1, slot: make([]uint32, 288), state: make([]uint8, 288), codes: make([]code, 288)}
+	d := ring{head: -1}
 	d.put(tierDay, at(0, 7), stComplete, []code{5}, false)
 	d.put(tierDay, at(0, 8), 0, []code{codeUnknown}, false)
-	if p := (int64(at(0, 7)) / 300) % 288; d.codes[p] != codeUnknown {
+	if _, c := bucket(&d, 300, at(0, 7)); c != codeUnknown {
 		t.Error("the day tier does not keep its bucket's newest read")
+	}
+	// Out of order, several apps: buckets stay sorted and hold their own codes.
+	m := ring{head: -1}
+	for _, h := range []int{5, 2, 9, 3} {
+		m.put(tierWeek, at(h, 1), stComplete, []code{code(h), code(h + 10)}, true)
+	}
+	if !slices.IsSorted(m.slot) || len(m.codes) != 8 {
+		t.Fatalf("slots %v codes %v", m.slot, m.codes)
+	}
+	for i, s := range m.slot {
+		h := int(int64(s)-int64(at(0, 1))) / 3600
+		if m.codes[2*i] != code(h) || m.codes[2*i+1] != code(h+10) {
+			t.Errorf("bucket of hour %d holds %v", h, m.codes[2*i:2*i+2])
+		}
+	}
+	// A sparse ring holds what it was given, not the tier's every bucket.
+	if len(r.slot) > 2 || cap(d.slot) > 2 {
+		t.Errorf("rings hold %d and %d buckets", cap(r.slot), cap(d.slot))
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 
 	"github.com/rankpulse/rankpulse/chart"
@@ -18,7 +17,19 @@ import (
 // left".
 var ErrEmpty = errors.New("the chart lists no apps")
 
-var appIDRe = regexp.MustCompile(`^[0-9]{1,15}$`)
+// validAppID reports whether s is an App Store id: 1 to 15 digits (what
+// ^[0-9]{1,15}$ matches, without a regexp on the path of every entry).
+func validAppID(s string) bool {
+	if len(s) == 0 || len(s) > 15 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // decodeJSON decodes body into v, reporting a truncated or non-JSON body
 // clearly.
@@ -123,7 +134,7 @@ func idString(raw json.RawMessage) (string, error) {
 		}
 		s = n.String()
 	}
-	if !appIDRe.MatchString(s) {
+	if !validAppID(s) {
 		return "", fmt.Errorf("app id %q is not numeric", s)
 	}
 	return s, nil
@@ -332,7 +343,7 @@ func rssEntries(entries []rssEntry) ([]chart.Entry, error) {
 		if e.ID == nil || e.ID.Attributes == nil {
 			return nil, scrapers.PathErr(p+".id.attributes", "missing")
 		}
-		if !appIDRe.MatchString(e.ID.Attributes.ID) {
+		if !validAppID(e.ID.Attributes.ID) {
 			return nil, scrapers.PathErr(p+".id.attributes.im:id", "app id %q is not numeric", e.ID.Attributes.ID)
 		}
 		if e.Name == nil {

@@ -3,6 +3,7 @@ package appstore
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -249,4 +250,13 @@ func FuzzParseLookup(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestValidAppIDMatchesItsPattern(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9]{1,15}$`)
+	for _, s := range []string{"", "0", "310633997", "123456789012345", "1234567890123456", "12a", " 1", "1 ", "٣", "-1", "+1", "1.0", "\x00"} {
+		if got, want := validAppID(s), re.MatchString(s); got != want {
+			t.Errorf("validAppID(%q) = %v, the pattern says %v", s, got, want)
+		}
+	}
 }

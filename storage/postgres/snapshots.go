@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -258,6 +259,14 @@ func (tx *Tx) MarkEvaluated(ctx context.Context, slot time.Time, keys []chart.Ke
 
 // SaveEngineState stores the engine's checkpoint, replacing the one before.
 func (tx *Tx) SaveEngineState(ctx context.Context, st storage.EngineState) error {
+	if st.Write != nil {
+		// pgx sends a parameter whole: the state is built here first.
+		var b bytes.Buffer
+		if err := st.Write(&b); err != nil {
+			return fmt.Errorf("storage: save the alert engine's state: %w", err)
+		}
+		st.State = b.Bytes()
+	}
 	_, err := tx.tx.Exec(ctx, `INSERT INTO engine_state (id, seq, fingerprint, saved, state) VALUES (1, $1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, fingerprint = excluded.fingerprint, saved = excluded.saved, state = excluded.state`,
 		st.Seq, st.Fingerprint, st.Saved.UnixMilli(), st.State)

@@ -4,8 +4,10 @@ package storagetest
 // flags, numbered evaluations and the checkpoint.
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"reflect"
 	"strconv"
 	"testing"
@@ -200,6 +202,38 @@ func testEvaluations(t *testing.T, db storage.Store) {
 	if err != nil || !ok || got.Seq != state.Seq || got.Fingerprint != "fp" || !got.Saved.Equal(state.Saved) || string(got.State) != string(state.State) {
 		t.Fatalf("checkpoint %+v %v %v, want %+v", got, ok, err, state)
 	}
+	// A state written in pieces (Write) reads back whole, and replaces
+	// the one before, parts and all; a smaller one after it leaves
+	// nothing of the bigger one behind.
+	for _, size := range []int{3<<20 + 12345, 1000} {
+		big := make([]byte, size)
+		for i := range big {
+			big[i] = byte(i*7 + i/4096)
+		}
+		streamed := storage.EngineState{Seq: seqs[2], Fingerprint: "fp2", Saved: state.Saved, Write: func(w io.Writer) error {
+			for rest := big; len(rest) > 0; {
+				n := min(len(rest), 64<<10+17)
+				if _, err := w.Write(rest[:n]); err != nil {
+					return err
+				}
+				rest = rest[n:]
+			}
+			return nil
+		}}
+		must(t, db.Update(ctx, func(tx storage.WriteTx) error { return tx.SaveEngineState(ctx, streamed) }))
+		got, ok, err = db.EngineState(ctx)
+		if err != nil || !ok || got.Seq != seqs[2] || got.Fingerprint != "fp2" || !bytes.Equal(got.State, big) {
+			t.Fatalf("streamed checkpoint of %d bytes: %d bytes back, seq %d, %v %v", size, len(got.State), got.Seq, ok, err)
+		}
+	}
+	// A Write that fails fails the save, and the transaction with it.
+	failed := db.Update(ctx, func(tx storage.WriteTx) error {
+		return tx.SaveEngineState(ctx, storage.EngineState{Seq: 1, Fingerprint: "x", Saved: state.Saved, Write: func(io.Writer) error { return errors.New("encoder broke") }})
+	})
+	if got, _, _ := db.EngineState(ctx); failed == nil || got.Fingerprint != "fp2" {
+		t.Fatalf("a failing Write: error %v, stored fingerprint %q", failed, got.Fingerprint)
+	}
+	must(t, db.Update(ctx, func(tx storage.WriteTx) error { return tx.SaveEngineState(ctx, state) }))
 	replay := func(after int64) []string {
 		var out []string
 		must(t, db.EvaluatedAfter(ctx, after, nil, func(ev storage.Evaluation) error {

@@ -17,7 +17,9 @@
 //	    wall/floor at each rate, concurrency 8, 50 ms latency
 //
 // SWEEPBENCH_CPUPROFILE=FILE has rankpulse write a CPU profile of its run
-// (RANKPULSE_CPUPROFILE); SWEEPBENCH_VERBOSE=1 shows the children's logs.
+// (RANKPULSE_CPUPROFILE), SWEEPBENCH_MEMPROFILE=FILE a heap profile of
+// what it keeps after its sweep (RANKPULSE_MEMPROFILE); SWEEPBENCH_VERBOSE=1
+// shows the children's logs.
 package main
 
 import (

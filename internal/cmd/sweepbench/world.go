@@ -255,8 +255,15 @@ func (w *world) runRankpulse(ctx context.Context, run string, s sweepSpec) (usag
 		return usage{}, 0, err
 	}
 	cmd := exec.CommandContext(ctx, w.bin, "run", "--once", "--config", cfg)
+	cmd.Env = os.Environ()
 	if p := os.Getenv("SWEEPBENCH_CPUPROFILE"); p != "" {
-		cmd.Env = append(os.Environ(), "RANKPULSE_CPUPROFILE="+p)
+		cmd.Env = append(cmd.Env, "RANKPULSE_CPUPROFILE="+p)
+	}
+	if os.Getenv("SWEEPBENCH_GCTRACE") != "" {
+		cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
+	}
+	if p := os.Getenv("SWEEPBENCH_MEMPROFILE"); p != "" {
+		cmd.Env = append(cmd.Env, "RANKPULSE_MEMPROFILE="+p)
 	}
 	u, err := runChild(cmd)
 	if err != nil || db == "" {
