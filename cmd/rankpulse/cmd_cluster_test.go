@@ -39,6 +39,14 @@ func TestClusterStatus(t *testing.T) {
 	if code, _, stderr := invoke(t, "", "run", "--once", "--config", path); code != exitOK {
 		t.Fatalf("run --once on the cluster: exit %d: %s", code, stderr)
 	}
+	// db check and recover are for the embedded file: on PostgreSQL they
+	// say so, rather than look for a file in data_dir.
+	for _, sub := range [][]string{{"db", "check"}, {"db", "recover", "--output", filepath.Join(e.dir, "r.db")}} {
+		code, _, stderr := invoke(t, "", append(sub, "--config", path)...)
+		if code == exitOK || !strings.Contains(stderr, "stores in PostgreSQL") || !strings.Contains(stderr, "amcheck") {
+			t.Errorf("%v on a cluster config: exit %d: %s", sub, code, stderr)
+		}
+	}
 	code, out, stderr = invoke(t, "", "cluster", "status", "--config", path)
 	if code != exitOK || !strings.Contains(out, "0 instances alive of 1 known; evaluator: none") || !strings.Contains(out, "solo      stopped") || !strings.Contains(out, "solo 12") {
 		t.Fatalf("cluster status: exit %d:\n%s%s", code, out, stderr)

@@ -30,6 +30,9 @@ func (c *cli) dbPath(cfgPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if cfg.Clustered() {
+		return "", fmt.Errorf("db check and db recover work on the embedded SQLite file, and this config stores in PostgreSQL (storage.url): check that with PostgreSQL's own tools (the amcheck extension, pg_dump to a file)")
+	}
 	path := filepath.Join(cfg.DataDir, storage.FileName)
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("no embedded store at %s: point data_dir (or --config) at the directory the daemon writes to", path)

@@ -8,9 +8,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/rankpulse/rankpulse/internal/gcfloor"
 )
 
+// gcFloor is the heap below which the collector does not run (see package
+// gcfloor; GOGC or GOMEMLIMIT in the environment turn it off).
+const gcFloor = 32 << 20
+
 func main() {
+	gcfloor.Start(gcFloor) // for the life of the process
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

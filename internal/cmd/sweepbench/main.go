@@ -19,7 +19,8 @@
 // SWEEPBENCH_CPUPROFILE=FILE has rankpulse write a CPU profile of its run
 // (RANKPULSE_CPUPROFILE), SWEEPBENCH_MEMPROFILE=FILE a heap profile of
 // what it keeps after its sweep (RANKPULSE_MEMPROFILE); SWEEPBENCH_VERBOSE=1
-// shows the children's logs.
+// shows the children's logs; SWEEPBENCH_BIN=path measures that rankpulse
+// binary instead of building one.
 package main
 
 import (

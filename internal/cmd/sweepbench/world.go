@@ -62,6 +62,10 @@ func newWorld(ctx context.Context, latency time.Duration, influxURL string, noIn
 		}
 		w.influx = influxURL
 	}
+	// SWEEPBENCH_BIN=path measures another build (an older one, to compare).
+	if w.bin = os.Getenv("SWEEPBENCH_BIN"); w.bin != "" {
+		return w, nil
+	}
 	w.bin = filepath.Join(dir, "rankpulse")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", w.bin, "./cmd/rankpulse").CombinedOutput(); err != nil {
 		w.close()
