@@ -40,7 +40,7 @@ type PageHead struct {
 
 type jobLine struct {
 	Name, Schedule, Class string
-	Swept                 bool
+	Swept, Sweeping       bool
 	Slot, Ago, Counts     string
 	Took, Next            string
 	Errors                []string
@@ -73,7 +73,7 @@ func (p *Page) homeKey(jobs []Job) string {
 	var b strings.Builder
 	b.WriteString(strconv.FormatUint(p.m.version.Load(), 10))
 	for _, j := range jobs {
-		b.WriteString("|" + j.Name + "@" + strconv.FormatInt(j.Next.Unix(), 10))
+		b.WriteString("|" + j.Name + "@" + strconv.FormatInt(j.Next.Unix(), 10) + strconv.FormatBool(j.Sweeping))
 		if j.Last != nil {
 			b.WriteString(":" + strconv.FormatInt(j.Last.Slot.Unix(), 10) + "/" + strconv.FormatInt(int64(j.Last.Duration), 10))
 		}
@@ -176,7 +176,7 @@ func loaded(pr progress) string {
 func jobLines(jobs []Job, now time.Time) []jobLine {
 	var out []jobLine
 	for _, j := range jobs {
-		l := jobLine{Name: j.Name, Schedule: j.Schedule, Class: "muted"}
+		l := jobLine{Name: j.Name, Schedule: j.Schedule, Class: "muted", Sweeping: j.Sweeping}
 		if !j.Next.IsZero() {
 			l.Next = clock(j.Next, now) + " (" + ago(j.Next, now) + ")"
 		}

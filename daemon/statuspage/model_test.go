@@ -280,9 +280,9 @@ func TestLoadingBanner(t *testing.T) {
 	}
 }
 
-type stubInfo struct{}
+type stubInfo struct{ jobs []Job }
 
-func (stubInfo) Jobs() []Job                            { return nil }
+func (s stubInfo) Jobs() []Job                          { return s.jobs }
 func (stubInfo) Ready(context.Context) (bool, []string) { return true, nil }
 
 // The empty state says what comes and when: the sweep under way (the
@@ -298,5 +298,36 @@ func TestFirstSweepSaysWhatComes(t *testing.T) {
 	}
 	if got := firstSweep([]Job{{Name: "messaging", Next: next, Last: &Sweep{}}}, now); got != "" {
 		t.Fatalf("after a sweep: %q", got)
+	}
+}
+
+// The job line agrees with the empty state: a catch-up sweep under way is
+// "under way", not "first sweep at" the next scheduled one.
+func TestJobLineOfASweepUnderWay(t *testing.T) {
+	db, err := storage.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	next := now.Add(29 * time.Minute)
+	for _, tc := range []struct {
+		job        Job
+		want, nope string
+	}{
+		{Job{Name: "m", Next: next, Sweeping: true}, "<b>m</b> first sweep under way · next ", "first sweep at"},
+		{Job{Name: "m", Next: next}, "<b>m</b> first sweep at ", "under way"},
+		{Job{Name: "m", Next: next, Sweeping: true, Last: &Sweep{Slot: now.Add(-time.Hour), Charts: 2, Complete: 2}}, " · sweeping now · next ", "first sweep"},
+	} {
+		p := New(config.Default(), db, stubInfo{jobs: []Job{tc.job}}, Options{})
+		page := string(p.RenderHome(context.Background(), now))
+		i := strings.Index(page, "<b>m</b>")
+		if i < 0 {
+			t.Fatalf("no job line in the page")
+		}
+		line, _, _ := strings.Cut(page[i:], "</li>")
+		if !strings.Contains(line, tc.want) || strings.Contains(line, tc.nope) {
+			t.Errorf("job %+v: want %q and not %q in the job line, got %s", tc.job, tc.want, tc.nope, line)
+		}
 	}
 }
