@@ -295,10 +295,14 @@ func TestRateNeverExceeded(t *testing.T) {
 		t.Fatalf("%d snapshots, want %d", len(got), len(rs))
 	}
 	hits := len(e.fake.Hits())
-	// 50 ms of the second allow for arrival jitter (see MaxPerWindow): 11
-	// requests in 950 ms need two of them 60 ms off the pacer's grid.
-	if m := e.fake.MaxPerWindow(950 * time.Millisecond); m > rate {
-		t.Fatalf("the fake saw %d requests within 950 ms; rate is %d", m, rate)
+	// 200 ms of the second allow for arrival jitter (see MaxPerWindow; the
+	// race detector and the other packages' tests share two cores): 11
+	// requests in 800 ms are 80 ms apart on average, against the pacer's
+	// 101, which unpaced retries or a burst after a Retry-After would show,
+	// and scheduling delays alone would have to shift them by 200 ms. The
+	// pacer's own tests check its starts exactly, on a fake clock.
+	if m := e.fake.MaxPerWindow(800 * time.Millisecond); m > rate {
+		t.Fatalf("the fake saw %d requests within 800 ms; rate is %d", m, rate)
 	}
 	// The floor: requests spaced at 1/rate.
 	if floor := time.Duration(hits-1) * time.Second / rate; elapsed < floor {
