@@ -45,6 +45,25 @@ type Instance struct {
 	Fetched int `json:"fetched"`
 }
 
+// State is "alive", "stopped" or "dead".
+func (in Instance) State() string {
+	switch {
+	case in.Stopped:
+		return "stopped"
+	case !in.Alive:
+		return "dead"
+	}
+	return "alive"
+}
+
+// Role is "evaluator" for the holder of the evaluator lock, else "fetcher".
+func (in Instance) Role() string {
+	if in.Leader {
+		return "evaluator"
+	}
+	return "fetcher"
+}
+
 // Slot is one slot's fetches.
 type Slot struct {
 	Slot    time.Time `json:"slot"`
@@ -182,22 +201,11 @@ func (s Status) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tSTATE\tROLE\tLEASES\tFETCHED\tCLAIMS\tHEARTBEAT\tADDR\tVERSION")
 	for _, in := range s.Instances {
-		state := "alive"
-		switch {
-		case in.Stopped:
-			state = "stopped"
-		case !in.Alive:
-			state = "dead"
-		}
-		role := "fetcher"
-		if in.Leader {
-			role = "evaluator"
-		}
 		claims := "any"
 		if len(in.Stores) > 0 || len(in.Countries) > 0 {
 			claims = strings.Join(append(orAny(in.Stores), orAny(in.Countries)...), ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s ago\t%s\t%s\n", in.Name, state, role, in.Leases, in.Fetched, claims,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s ago\t%s\t%s\n", in.Name, in.State(), in.Role(), in.Leases, in.Fetched, claims,
 			s.Now.Sub(in.Heartbeat).Round(time.Second), dash(in.Addr), dash(in.Version))
 	}
 	tw.Flush()

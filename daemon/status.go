@@ -63,22 +63,11 @@ func (s statusInfo) Cluster() *statuspage.Cluster {
 	}
 	out := &statuspage.Cluster{Leader: st.Leader}
 	for _, in := range st.Instances {
-		state := "alive"
-		switch {
-		case in.Stopped:
-			state = "stopped"
-		case !in.Alive:
-			state = "dead"
-		}
-		role := "fetcher"
-		if in.Leader {
-			role = "evaluator"
-		}
 		claims := "any"
 		if len(in.Stores)+len(in.Countries) > 0 {
 			claims = strings.Join(append(append([]string{}, in.Stores...), in.Countries...), ", ")
 		}
-		out.Instances = append(out.Instances, statuspage.ClusterInstance{Name: in.Name, State: state, Role: role, Claims: claims,
+		out.Instances = append(out.Instances, statuspage.ClusterInstance{Name: in.Name, State: in.State(), Role: in.Role(), Claims: claims,
 			Leases: in.Leases, Fetched: in.Fetched, Self: in.Name == s.d.cl.Name()})
 	}
 	if len(st.Slots) > 0 {

@@ -65,7 +65,7 @@ func Start(floor int64) (stop func()) {
 	}
 }
 
-// Limit is the memory limit the floor would set now: max(floor, 2 × the
+// limit is the memory limit the floor would set now: max(floor, 2 × the
 // live heap) plus the runtime's memory beside the heap.
 func (t *tuner) limit() int64 {
 	t.mu.Lock()
