@@ -147,7 +147,7 @@ func (p *pending) refusal() error {
 // nil). An error is a refusal for good (an invalid snapshot).
 func (p *pending) save(ctx context.Context, s *chart.Snapshot) (stored bool, err error) {
 	if n, _ := p.counts(); n > 0 {
-		p.drain(ctx) // what is held goes first
+		p.drainBefore(ctx) // what is held goes first
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -158,7 +158,7 @@ func (p *pending) save(ctx context.Context, s *chart.Snapshot) (stored bool, err
 // outcome, as save's.
 func (p *pending) saveGroup(ctx context.Context, group []chart.Snapshot) (stored []bool, errs []error) {
 	if n, _ := p.counts(); n > 0 {
-		p.drain(ctx) // what is held goes first
+		p.drainBefore(ctx) // what is held goes first
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -275,9 +275,18 @@ func (p *pending) holdLocked(w heldWrite) {
 // again, and returns the alerts of the evaluations it recorded (for the
 // caller to deliver once the lock is released). The caller holds d.emu.
 func (p *pending) drainLocked(ctx context.Context) []chart.Alert {
+	return p.drainHeld(ctx, false)
+}
+
+// drainHeld is drainLocked; with snapshotsOnly it stops at the first held
+// evaluation, and the caller need not hold d.emu.
+func (p *pending) drainHeld(ctx context.Context, snapshotsOnly bool) []chart.Alert {
 	var alerts []chart.Alert
 	for len(p.held) > 0 {
 		w := p.held[0]
+		if snapshotsOnly && w.eval != nil {
+			break
+		}
 		var err error
 		if w.snap != nil {
 			err = p.d.db.SaveSnapshots(ctx, []chart.Snapshot{*w.snap})
@@ -337,6 +346,25 @@ func (d *Daemon) deliver(ctx context.Context, alerts []chart.Alert) {
 // drain writes what is held now.
 func (p *pending) drain(ctx context.Context) {
 	p.d.emu.Lock()
+	p.mu.Lock()
+	alerts := p.drainLocked(ctx)
+	p.mu.Unlock()
+	p.d.emu.Unlock()
+	p.d.deliver(ctx, alerts)
+}
+
+// drainBefore writes what is held ahead of a new snapshot. A sweep's own
+// evaluation may hold the engine from its first snapshot on (stream.go):
+// then only the held snapshots before the first held evaluation go here,
+// and the rest when that evaluation is recorded (record drains under the
+// engine's lock). Waiting for the lock would wait for this very sweep.
+func (p *pending) drainBefore(ctx context.Context) {
+	if !p.d.emu.TryLock() {
+		p.mu.Lock()
+		p.drainHeld(ctx, true)
+		p.mu.Unlock()
+		return
+	}
 	p.mu.Lock()
 	alerts := p.drainLocked(ctx)
 	p.mu.Unlock()

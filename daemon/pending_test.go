@@ -152,3 +152,46 @@ func TestHeldWritesAreBounded(t *testing.T) {
 		t.Fatalf("stored per slot: %v; want the newest held slot whole, the oldest dropped", got)
 	}
 }
+
+// A sweep whose snapshots come in several groups while writes are held
+// does not wait for itself: its evaluation holds the engine from its first
+// snapshot on, and the held writes ahead of its later groups must not wait
+// for the engine (they waited, and the sweep hung for good).
+func TestHeldWritesDoNotHangASlowSweep(t *testing.T) {
+	mnt := tmpfs.Mount(t, 16<<20)
+	ctx := context.Background()
+	e := newEnv(t)
+	e.cfg.DataDir = filepath.Join(mnt, "data")
+	e.cfg.Stores.AppStore.Concurrency = 1
+	d, err := daemon.New(ctx, e.cfg, daemon.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	job := e.cfg.Jobs[0]
+	for h := range 2 {
+		d.Sweep(ctx, job, t0.Add(time.Duration(h)*time.Hour), nil)
+	}
+	if err := d.DB().(*storage.DB).Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	free := tmpfs.Fill(t, mnt)
+	e.apple.Latency = 150 * time.Millisecond // each snapshot a group of its own
+	sweep := func(h int) {
+		t.Helper()
+		done := make(chan daemon.Summary, 1)
+		go func() { done <- d.Sweep(ctx, job, t0.Add(time.Duration(h)*time.Hour), nil) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("hour %d: the sweep did not end within a minute with writes held", h)
+		}
+	}
+	sweep(2) // held: its snapshots and its evaluation
+	sweep(3) // held writes ahead of each of its groups
+	free()
+	sweep(4)
+	if d.Held() != 0 {
+		t.Fatalf("%d writes still held once space returned", d.Held())
+	}
+}
